@@ -1,0 +1,1 @@
+"""Haven: the forum, moderation and notifications services."""

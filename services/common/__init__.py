@@ -1,0 +1,1 @@
+"""Plumbing shared by all three services: config, database, events, outbox, consumer, HTTP."""

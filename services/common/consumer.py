@@ -1,0 +1,255 @@
+"""The consumer loop every service runs: at-least-once in, exactly-once effect.
+
+Shaped like dramatiq's worker: ``run()`` loops ``while running`` and reconnects
+with back-off; ``stop()`` only sets a flag; on the way out the loop finishes the
+record in hand, commits what is durable and closes the consumer.
+
+For every record:
+
+1. decode the envelope (an undecodable or schema-breaking event is poison);
+2. in ONE PostgreSQL transaction: insert ``(consumer, event_id)`` into
+   ``inbox`` (primary key; a duplicate means "already applied" ⇒ skip) and
+   apply the handler's effect — both commit, or neither does;
+3. commit the Kafka offset only after that transaction has committed.
+
+:func:`classify_failure` is the one place that decides what a failure means:
+``EventError`` is never retried (straight to ``<topic>.dlq``); an outage of
+PostgreSQL or Kafka is retried for as long as it lasts (sending good events to
+the DLQ because the database blinked would lose them); any other error is
+retried ``max_attempts`` times, then dead-lettered so the partition moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import enum
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import asyncpg
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+
+from services.common.db import CONNECTION_ERRORS
+from services.common.envelope import Event, utc_now_iso
+from services.common.errors import EventError, InfrastructureError
+from services.common.kafka import make_consumer
+from services.common.logs import trace_id_var
+from services.common.topics import TopicNames, dlq
+
+log = logging.getLogger(__name__)
+
+NON_RETRYABLE: tuple[type[BaseException], ...] = (EventError,)
+OUTAGES: tuple[type[BaseException], ...] = (InfrastructureError, KafkaError, *CONNECTION_ERRORS)
+
+_INBOX_INSERT = """
+INSERT INTO inbox (consumer, event_id, event_type) VALUES ($1, $2, $3)
+ON CONFLICT DO NOTHING
+RETURNING event_id
+"""
+
+
+class EventHandler(Protocol):
+    """What a service plugs into the loop."""
+
+    async def prepare(self, events: list[Event]) -> None:
+        """Optional batch work before any transaction (e.g. ML on all texts at once). No writes."""
+
+    async def apply(self, conn: asyncpg.Connection, event: Event) -> None:
+        """The effect, inside the inbox transaction. Raise EventError for events that can never apply."""
+
+
+class Failure(enum.Enum):
+    POISON = "poison"  # dead-letter now
+    OUTAGE = "outage"  # retry until it passes
+    ERROR = "error"  # retry a bounded number of times
+
+
+def classify_failure(error: BaseException) -> Failure:
+    if isinstance(error, NON_RETRYABLE):
+        return Failure.POISON
+    if isinstance(error, OUTAGES):
+        return Failure.OUTAGE
+    return Failure.ERROR
+
+
+@dataclass
+class ConsumerStats:
+    applied: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    retries: int = 0
+    reconnects: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+
+class _Stopping(Exception):
+    """Raised inside a retry wait when shutdown was asked for: leave the record uncommitted."""
+
+
+class ConsumerLoop:
+    def __init__(
+        self,
+        *,
+        name: str,
+        pool: asyncpg.Pool,
+        bootstrap_servers: str,
+        topic_names: TopicNames,
+        topics: list[str],
+        handler: EventHandler,
+        producer: AIOKafkaProducer,
+        max_attempts: int = 5,
+        batch_size: int = 100,
+    ) -> None:
+        self.name = name
+        self._pool = pool
+        self._bootstrap = bootstrap_servers
+        self._names = topic_names
+        self._topics = topics
+        self._handler = handler
+        self._producer = producer
+        self._max_attempts = max_attempts
+        self._batch_size = batch_size
+        self._running = True
+        self.stats = ConsumerStats()
+        self.connected = asyncio.Event()
+
+    def stop(self) -> None:
+        self._running = False
+
+    async def run(self) -> None:
+        backoff = 0.2
+        while self._running:
+            consumer = make_consumer(self._bootstrap, self._names.name(self.name), [self._names.name(t) for t in self._topics])
+            try:
+                await consumer.start()
+                self.connected.set()
+                backoff = 0.2
+                while self._running:
+                    batch = await consumer.getmany(timeout_ms=300, max_records=self._batch_size)
+                    if batch:
+                        await self._process_batch(consumer, batch)
+            except (KafkaError, OSError) as e:
+                self.stats.reconnects += 1
+                log.warning("consumer %s lost Kafka (%s); reconnecting in %.1fs", self.name, e.__class__.__name__, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                self.connected.clear()
+                await _close_quietly(consumer)
+
+    async def _process_batch(self, consumer, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        decoded: dict[int, Event | EventError] = {}
+        for records in batch.values():
+            for record in records:
+                decoded[id(record)] = _decode(record)
+        events = [e for e in decoded.values() if isinstance(e, Event)]
+        if events:
+            try:
+                await self._handler.prepare(events)
+            except Exception:  # noqa: BLE001 - apply() recomputes whatever prepare could not
+                log.exception("consumer %s: batch preparation failed; applying one by one", self.name)
+        offsets: dict[TopicPartition, int] = {}
+        try:
+            for tp, records in batch.items():
+                for record in records:
+                    await self._process(record, decoded[id(record)])
+                    offsets[tp] = record.offset + 1
+        except _Stopping:
+            pass
+        finally:
+            if offsets:
+                await self._commit(consumer, offsets)
+
+    async def _process(self, record: ConsumerRecord, event: Event | EventError) -> None:
+        attempts = 0
+        backoff = 0.1
+        while True:
+            attempts += 1
+            try:
+                if isinstance(event, EventError):
+                    raise event
+                trace_id_var.set(event.trace_id)
+                await self._apply_once(event)
+                return
+            except Exception as error:  # noqa: BLE001 - classified below, in one place
+                kind = classify_failure(error)
+                if kind is Failure.POISON or (kind is Failure.ERROR and attempts >= self._max_attempts):
+                    await self._dead_letter(record, error, attempts)
+                    return
+                if kind is Failure.ERROR:
+                    log.warning("consumer %s: attempt %d failed (%s)", self.name, attempts, error.__class__.__name__)
+                self.stats.retries += 1
+                await self._wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    async def _apply_once(self, event: Event) -> None:
+        try:
+            async with self._pool.acquire() as conn:
+                async with conn.transaction():
+                    fresh = await conn.fetchval(_INBOX_INSERT, self.name, event.id, event.type)
+                    if fresh is None:
+                        self.stats.duplicates += 1
+                        return
+                    await self._handler.apply(conn, event)
+        except CONNECTION_ERRORS as e:
+            raise InfrastructureError("consumer lost PostgreSQL") from e
+        self.stats.applied += 1
+
+    async def _dead_letter(self, record: ConsumerRecord, error: BaseException, attempts: int) -> None:
+        """Publish to ``<topic>.dlq``; retried while Kafka is down so the poison is never dropped."""
+        body = json.dumps(
+            {
+                "error": f"{error.__class__.__name__}: {error}",
+                "attempts": attempts,
+                "consumer": self.name,
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "failed_at": utc_now_iso(),
+                "original_b64": base64.b64encode(record.value or b"").decode(),
+            }
+        ).encode()
+        target = self._names.name(dlq(self._names.logical(record.topic)))
+        backoff = 0.2
+        while True:
+            try:
+                await self._producer.send_and_wait(target, value=body, key=record.key)
+                break
+            except KafkaError:
+                await self._wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+        self.stats.dead_lettered += 1
+        log.error("consumer %s: event dead-lettered to %s after %d attempt(s): %s",
+                  self.name, target, attempts, error.__class__.__name__)
+
+    async def _commit(self, consumer, offsets: dict[TopicPartition, int]) -> None:
+        try:
+            await consumer.commit(offsets)
+        except KafkaError as e:
+            # The records will be redelivered; the inbox makes that harmless.
+            log.warning("consumer %s: offset commit failed (%s)", self.name, e.__class__.__name__)
+
+    async def _wait(self, seconds: float) -> None:
+        if not self._running:
+            raise _Stopping()
+        await asyncio.sleep(seconds)
+        if not self._running:
+            raise _Stopping()
+
+
+def _decode(record: ConsumerRecord) -> Event | EventError:
+    try:
+        return Event.from_json(record.value)
+    except EventError as e:
+        return e
+
+
+async def _close_quietly(consumer) -> None:
+    try:
+        await asyncio.shield(consumer.stop())
+    except Exception:  # noqa: BLE001 - closing a broken consumer must not mask the original error
+        log.debug("consumer close failed", exc_info=True)

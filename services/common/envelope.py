@@ -1,0 +1,133 @@
+"""The event envelope of DESIGN.md and validation of every event type's ``data``.
+
+Consumers ignore unknown fields (forward compatibility) and reject an unknown
+*major* version with :class:`UnknownEventVersion`, which the consumer loop
+sends to the DLQ rather than guessing at a format it does not understand.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from services.common.errors import EventError, UnknownEventVersion
+
+STR, INT, NUM, BOOL, LIST, DICT = str, int, (int, float), bool, list, dict
+OPTIONAL_STR = (str, type(None))
+
+
+@dataclass(frozen=True)
+class EventSchema:
+    """Required ``data`` fields and their types for one event type, at one major version."""
+
+    major: int
+    required: dict[str, Any]
+
+
+_POST = {"post_id": STR, "thread_id": STR, "community": STR, "author_id": STR, "version": INT, "body": STR}
+
+SCHEMAS: dict[str, EventSchema] = {
+    "post.created": EventSchema(1, {**_POST, "title": OPTIONAL_STR}),
+    "post.edited": EventSchema(1, {**_POST, "title": OPTIONAL_STR}),
+    "post.deleted": EventSchema(1, {"post_id": STR, "version": INT}),
+    "report.created": EventSchema(
+        1,
+        {"report_id": STR, "post_id": STR, "reporter_id": STR, "reason": STR, "post_version": INT,
+         "body_snapshot": STR},
+    ),
+    "appeal.created": EventSchema(1, {"appeal_id": STR, "post_id": STR, "author_id": STR}),
+    "decision.made": EventSchema(
+        1,
+        {"decision_id": STR, "post_id": STR, "version": INT, "author_id": STR, "community": STR,
+         "outcome": STR, "reasons": LIST, "scores": DICT, "policy_version": STR, "model": STR},
+    ),
+    "escalation.opened": EventSchema(
+        1, {"escalation_id": STR, "post_id": STR, "author_id": STR, "level": STR, "opened_at": STR}
+    ),
+    "escalation.acknowledged": EventSchema(1, {"escalation_id": STR, "post_id": STR, "by": STR}),
+    "escalation.repaged": EventSchema(1, {"escalation_id": STR, "post_id": STR, "tier": INT}),
+    "escalation.resolved": EventSchema(1, {"escalation_id": STR, "post_id": STR, "outcome": STR}),
+    "action.taken": EventSchema(1, {"action_id": STR, "action": STR, "user_id": STR}),
+}
+
+DECISION_OUTCOMES = ("published", "held", "removed")
+CRISIS_LEVELS = ("watch", "high", "imminent")
+
+
+def utc_now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Event:
+    id: str
+    type: str
+    version: int
+    occurred_at: str
+    producer: str
+    trace_id: str
+    key: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, type: str, *, key: str, data: dict[str, Any], producer: str, trace_id: str = "") -> "Event":
+        """A new event with a fresh id; validates ``data`` so a producer cannot emit garbage."""
+        event = cls(
+            id=str(uuid.uuid4()),
+            type=type,
+            version=SCHEMAS[type].major,
+            occurred_at=utc_now_iso(),
+            producer=producer,
+            trace_id=trace_id or str(uuid.uuid4()),
+            key=key,
+            data=data,
+        )
+        validate_data(event.type, event.version, event.data)
+        return event
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), separators=(",", ":"), ensure_ascii=False).encode()
+
+    @classmethod
+    def from_json(cls, raw: bytes | None) -> "Event":
+        """Decode and validate; raises :class:`EventError` for anything not a valid event."""
+        if raw is None:
+            raise EventError("empty message (tombstone)")
+        try:
+            obj = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise EventError(f"undecodable event: {e.__class__.__name__}") from e
+        if not isinstance(obj, dict):
+            raise EventError("event is not a JSON object")
+        kinds = {"id": str, "type": str, "version": int, "occurred_at": str, "producer": str, "key": str,
+                 "data": dict}
+        for name, kind in kinds.items():
+            if not isinstance(obj.get(name), kind) or isinstance(obj.get(name), bool):
+                raise EventError(f"envelope field {name!r} missing or not {kind.__name__}")
+        try:
+            uuid.UUID(obj["id"])
+        except ValueError as e:
+            raise EventError("envelope id is not a UUID") from e
+        trace_id = obj.get("trace_id") if isinstance(obj.get("trace_id"), str) else ""
+        validate_data(obj["type"], obj["version"], obj["data"])
+        return cls(obj["id"], obj["type"], obj["version"], obj["occurred_at"], obj["producer"], trace_id,
+                   obj["key"], obj["data"])
+
+
+def validate_data(type: str, version: int, data: dict[str, Any]) -> None:
+    schema = SCHEMAS.get(type)
+    if schema is None:
+        raise EventError(f"unknown event type {type!r}")
+    if version != schema.major:
+        raise UnknownEventVersion(f"{type} version {version} is not supported (expected {schema.major})")
+    for name, kind in schema.required.items():
+        if name not in data:
+            raise EventError(f"{type}: data.{name} is missing")
+        value = data[name]
+        if isinstance(value, bool) and kind is not bool:
+            raise EventError(f"{type}: data.{name} has the wrong type")
+        if not isinstance(value, kind):
+            raise EventError(f"{type}: data.{name} has the wrong type")

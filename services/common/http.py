@@ -1,0 +1,218 @@
+"""HTTP plumbing shared by the three services.
+
+* one JSON error shape, ``{"error": {"code", "message", "field"}}``, produced
+  by :func:`error_middleware` from :class:`DomainError` (aiohttp-demos
+  moderator's ``exceptions.py`` idea): views raise, never build error responses;
+* trace ids in and out (``X-Trace-Id``) for the JSON logs;
+* request parsing helpers that turn bad input into 4xx naming the field;
+* ``/healthz``, ``/readyz``, ``/metrics`` and ``/openapi.yaml``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+from services.common.errors import (
+    DomainError,
+    Forbidden,
+    InfrastructureError,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    ServiceUnavailable,
+    Unauthorized,
+    ValidationError,
+)
+from services.common.logs import trace_id_var
+from services.common.tokens import Principal, TokenVerifier
+
+log = logging.getLogger(__name__)
+
+MAX_REQUEST_BYTES = 64 * 1024
+
+ReadinessCheck = Callable[[], Awaitable[bool]]
+
+
+@dataclass
+class HttpMetrics:
+    """Prometheus registry of one app instance (no process-global registry)."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.requests = Counter(
+            "haven_http_requests", "HTTP requests by route and status", ["route", "status"], registry=self.registry
+        )
+        self.latency = Histogram("haven_http_request_seconds", "HTTP request latency", ["route"], registry=self.registry)
+
+
+METRICS = web.AppKey("metrics", HttpMetrics)
+VERIFIER = web.AppKey("token_verifier", TokenVerifier)
+READINESS = web.AppKey("readiness_checks", dict)
+OPENAPI_PATH = web.AppKey("openapi_path", Path)
+
+
+def error_body(error: DomainError) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": error.code, "message": error.message}
+    if error.field:
+        body["field"] = error.field
+    return {"error": body}
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
+    """The one place where domain errors become HTTP errors."""
+    try:
+        return await handler(request)
+    except RateLimited as e:
+        return web.json_response(error_body(e), status=e.status, headers={"Retry-After": str(e.retry_after)})
+    except DomainError as e:
+        return web.json_response(error_body(e), status=e.status)
+    except InfrastructureError:
+        log.warning("dependency unavailable during %s %s", request.method, request.path)
+        e = ServiceUnavailable("a dependency is unavailable; try again shortly")
+        return web.json_response(error_body(e), status=503, headers={"Retry-After": "2"})
+    except web.HTTPRequestEntityTooLarge:
+        e = PayloadTooLarge(f"request body over {MAX_REQUEST_BYTES} bytes")
+        return web.json_response(error_body(e), status=413)
+    except web.HTTPException as e:
+        if e.status >= 400:
+            return web.json_response({"error": {"code": e.reason.lower().replace(" ", "_"), "message": e.reason}},
+                                     status=e.status)
+        raise
+    except Exception:
+        log.exception("unhandled error during %s %s", request.method, request.path)
+        return web.json_response({"error": {"code": "internal", "message": "internal error"}}, status=500)
+
+
+@web.middleware
+async def trace_middleware(request: web.Request, handler) -> web.StreamResponse:
+    incoming = request.headers.get("X-Trace-Id", "")
+    trace_id = incoming if _is_uuid(incoming) else str(uuid.uuid4())
+    trace_id_var.set(trace_id)
+    started = time.perf_counter()
+    response = await handler(request)
+    route = request.match_info.route.resource.canonical if request.match_info.route.resource else "unmatched"
+    metrics = request.app[METRICS]
+    metrics.requests.labels(route, str(response.status)).inc()
+    metrics.latency.labels(route).observe(time.perf_counter() - started)
+    response.headers["X-Trace-Id"] = trace_id
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if "Authorization" in request.headers:
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+        return True
+    except ValueError:
+        return False
+
+
+def new_app(*, service: str, openapi: Path, verifier: TokenVerifier) -> web.Application:
+    """An aiohttp app with Haven's middlewares, limits and operational routes."""
+    app = web.Application(middlewares=[trace_middleware, error_middleware], client_max_size=MAX_REQUEST_BYTES)
+    app[METRICS] = HttpMetrics()
+    app[VERIFIER] = verifier
+    app[READINESS] = {}
+    app[OPENAPI_PATH] = openapi
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics_view)
+    app.router.add_get("/openapi.yaml", openapi_view)
+    return app
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    results = {name: await check() for name, check in request.app[READINESS].items()}
+    ready = all(results.values())
+    return web.json_response({"ready": ready, "checks": results}, status=200 if ready else 503)
+
+
+async def metrics_view(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def openapi_view(request: web.Request) -> web.Response:
+    return web.Response(text=request.app[OPENAPI_PATH].read_text(encoding="utf-8"), content_type="application/yaml")
+
+
+# --- request helpers -------------------------------------------------------
+
+
+def authenticate(request: web.Request, *roles: str) -> Principal:
+    """The verified caller; with ``roles``, one of them is required (403 otherwise)."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("missing bearer token")
+    principal = request.app[VERIFIER].verify(token.strip())
+    if roles and principal.role not in roles:
+        raise Forbidden("your role cannot do this")
+    return principal
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The request body as a JSON object, or a 4xx naming what is wrong."""
+    if request.content_length is not None and request.content_length > MAX_REQUEST_BYTES:
+        raise PayloadTooLarge(f"request body over {MAX_REQUEST_BYTES} bytes")
+    raw = await request.read()
+    try:
+        body = json.loads(raw or b"null")
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValidationError("body is not valid JSON") from e
+    if not isinstance(body, dict):
+        raise ValidationError("body must be a JSON object")
+    return body
+
+
+def text_field(
+    body: dict[str, Any], name: str, *, max_length: int, min_length: int = 1, required: bool = True
+) -> str | None:
+    """A string field, trimmed, without NUL bytes or control characters, within length bounds."""
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise ValidationError(f"{name} is required", field=name)
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"{name} must be a string", field=name)
+    if "\x00" in value:
+        raise ValidationError(f"{name} must not contain NUL bytes", field=name)
+    value = value.strip()
+    if len(value) < min_length:
+        raise ValidationError(f"{name} must be at least {min_length} characters", field=name)
+    if len(value) > max_length:
+        raise PayloadTooLarge(f"{name} must be at most {max_length} characters", field=name)
+    return value
+
+
+def uuid_param(request: web.Request, name: str) -> str:
+    """A UUID path parameter; anything else is a 404 (it names nothing)."""
+    raw = request.match_info[name]
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError as e:
+        raise NotFound(f"no such {name.removesuffix('_id')}") from e
+
+
+def client_address(request: web.Request) -> str:
+    """The peer address, for in-memory rate limiting only: never stored, never logged."""
+    return request.remote or "unknown"

@@ -1,0 +1,165 @@
+"""Resources every service opens and closes in ``cleanup_ctx`` generators.
+
+As in aiohttp-demos ``polls/db.py``: each generator opens one resource before
+its ``yield`` and closes it after, so startup order and shutdown order are the
+same code read in two directions, and a failed start closes what was opened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Protocol
+
+import asyncpg
+from aiohttp import web
+from aiokafka import AIOKafkaProducer
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from services.common.consumer import ConsumerLoop
+from services.common.db import close_pool, create_pool, ping
+from services.common.http import METRICS, READINESS
+from services.common.kafka import make_producer
+from services.common.outbox import OutboxRelay
+from services.common.topics import TopicNames
+
+log = logging.getLogger(__name__)
+
+POOL = web.AppKey("pool", asyncpg.Pool)
+PRODUCER = web.AppKey("producer", AIOKafkaProducer)
+RELAY = web.AppKey("outbox_relay", OutboxRelay)
+TOPICS = web.AppKey("topic_names", TopicNames)
+
+
+class Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+    async def run(self) -> None: ...
+
+
+def pool_ctx(dsn: str, schema: str, min_size: int, max_size: int):
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        pool = await create_pool(dsn, schema, min_size=min_size, max_size=max_size)
+        app[POOL] = pool
+        app[READINESS]["postgres"] = lambda: ping(pool)
+        yield
+        await close_pool(pool)
+
+    return ctx
+
+
+def producer_ctx(bootstrap_servers: str, client_id: str):
+    """Start the idempotent producer; Kafka may be down at start, so retry in the background."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        producer = make_producer(bootstrap_servers, client_id)
+        app[PRODUCER] = producer
+        starter = asyncio.create_task(_start_producer(producer), name="producer-start")
+        app[READINESS]["kafka"] = lambda: _kafka_ready(producer, starter)
+        yield
+        starter.cancel()
+        await asyncio.gather(starter, return_exceptions=True)
+        await asyncio.shield(producer.stop())
+
+    return ctx
+
+
+async def _start_producer(producer: AIOKafkaProducer) -> None:
+    backoff = 0.5
+    while True:
+        try:
+            await producer.start()
+            return
+        except Exception as e:  # noqa: BLE001 - broker not up yet
+            log.warning("Kafka producer cannot connect (%s); retrying in %.1fs", e.__class__.__name__, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+
+
+async def _kafka_ready(producer: AIOKafkaProducer, starter: asyncio.Task) -> bool:
+    if not starter.done() or starter.exception() is not None:
+        return False
+    try:
+        return bool(await asyncio.wait_for(producer.client.ready(producer.client.get_random_node()), 1.0))
+    except Exception:  # noqa: BLE001 - readiness only reports
+        return False
+
+
+def background_ctx(name: str, make: Callable[[web.Application], Stoppable], stop_timeout: float = 15.0):
+    """Run a ``Stoppable`` (relay, consumer, sweeper) for the app's lifetime.
+
+    Shutdown asks it to stop (finish in-flight work, commit) and waits; if it
+    does not finish in ``stop_timeout`` it is cancelled.
+    """
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        worker = make(app)
+        task = asyncio.create_task(_run_logged(name, worker), name=name)
+        yield
+        worker.stop()
+        try:
+            await asyncio.wait_for(asyncio.shield(task), stop_timeout)
+        except asyncio.TimeoutError:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    return ctx
+
+
+async def _run_logged(name: str, worker: Stoppable) -> None:
+    try:
+        await worker.run()
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("background task %s crashed", name)
+        raise
+
+
+def relay_ctx(dsn: str, schema: str, poll_seconds: float):
+    def make(app: web.Application) -> OutboxRelay:
+        relay = OutboxRelay(pool=app[POOL], dsn=dsn, schema=schema, producer=app[PRODUCER], topics=app[TOPICS],
+                            poll_seconds=poll_seconds)
+        app[RELAY] = relay
+        app[METRICS].registry.register(_RelayCollector(relay))
+        return relay
+
+    return background_ctx(f"outbox-relay-{schema}", make)
+
+
+def consumer_ctx(key: web.AppKey[ConsumerLoop], make_loop: Callable[[web.Application], ConsumerLoop]):
+    def make(app: web.Application) -> ConsumerLoop:
+        loop = make_loop(app)
+        app[key] = loop
+        app[METRICS].registry.register(_ConsumerCollector(loop))
+        return loop
+
+    return background_ctx("consumer", make)
+
+
+class _RelayCollector:
+    def __init__(self, relay: OutboxRelay) -> None:
+        self._relay = relay
+
+    def collect(self):
+        published = CounterMetricFamily("haven_outbox_published", "Outbox events published to Kafka")
+        published.add_metric([], self._relay.stats.published)
+        failures = CounterMetricFamily("haven_outbox_publish_failures", "Outbox publish attempts that failed")
+        failures.add_metric([], self._relay.stats.failures)
+        return [published, failures]
+
+
+class _ConsumerCollector:
+    def __init__(self, loop: ConsumerLoop) -> None:
+        self._loop = loop
+
+    def collect(self):
+        events = CounterMetricFamily("haven_consumer_events", "Events handled by outcome", labels=["consumer", "outcome"])
+        stats = self._loop.stats
+        for outcome, value in (("applied", stats.applied), ("duplicate", stats.duplicates),
+                               ("dead_lettered", stats.dead_lettered), ("retried", stats.retries)):
+            events.add_metric([self._loop.name, outcome], value)
+        connected = GaugeMetricFamily("haven_consumer_connected", "1 while the consumer is connected", labels=["consumer"])
+        connected.add_metric([self._loop.name], 1 if self._loop.connected.is_set() else 0)
+        return [events, connected]

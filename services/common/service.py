@@ -1,0 +1,47 @@
+"""Entry-point helper: config from the environment, migrations, then serve until SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from services.common.errors import ConfigError, InfrastructureError
+from services.common.logs import configure_logging
+from services.common.migrations import apply_migrations
+
+
+async def migrate(dsn: str, schema: str, directory: Path) -> list[int]:
+    try:
+        conn = await asyncpg.connect(dsn)
+    except (OSError, asyncpg.PostgresError) as e:
+        raise InfrastructureError(f"cannot connect to PostgreSQL to migrate {schema}") from e
+    try:
+        return await apply_migrations(conn, schema, directory)
+    finally:
+        await conn.close()
+
+
+def serve(name: str, load_config: Callable[[dict[str, str]], Any], create_app: Callable[[Any], web.Application],
+          schema: str, migrations: Path) -> None:
+    """Run one service: validate config (one line per problem), migrate, serve; SIGTERM shuts down gracefully."""
+    try:
+        config = load_config(dict(os.environ))
+    except ConfigError as e:
+        print(f"{name}: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    configure_logging(name, config.common.log_level)
+    try:
+        asyncio.run(migrate(config.common.database_url, schema, migrations))
+        app = create_app(config)
+    except (ConfigError, InfrastructureError) as e:
+        print(f"{name}: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    web.run_app(app, host=config.common.http_host, port=config.common.http_port, print=None,
+                shutdown_timeout=20, access_log=None)

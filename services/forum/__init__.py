@@ -1,0 +1,1 @@
+"""forum: accounts, communities, threads, posts and reports (aiohttp + asyncpg)."""

@@ -1,0 +1,108 @@
+"""forum service: the whole flow, readable top to bottom.
+
+HTTP request ─► views ─► store: change + outbox row in ONE transaction ─► 201
+outbox relay ─► Kafka ``forum.posts`` / ``forum.reports`` ─► moderation
+Kafka ``moderation.decisions`` ─► DecisionHandler ─► post status (per version)
+sweeper ─► re-emits posts left pending too long (a safety net, not the path)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import asyncpg
+from aiohttp import web
+
+from services.common.consumer import ConsumerLoop
+from services.common.envelope import Event
+from services.common.http import new_app
+from services.common.ratelimit import RateLimiter
+from services.common.resources import POOL, PRODUCER, TOPICS, background_ctx, consumer_ctx, pool_ctx, producer_ctx, relay_ctx
+from services.common.tokens import TokenSigner, TokenVerifier
+from services.common.topics import MODERATION_DECISIONS, TopicNames
+from services.forum.appkeys import CONFIG, LIMITS, SIGNER, STORE, Limits
+from services.forum.config import SCHEMA, ForumConfig
+from services.forum.routes import setup_routes
+from services.forum.store import ForumStore, apply_decision
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+MIGRATIONS = HERE / "migrations"
+DECISIONS_CONSUMER = web.AppKey("decisions_consumer", ConsumerLoop)
+
+
+class DecisionHandler:
+    """Applies moderation's decisions to posts (stale versions are ignored)."""
+
+    async def prepare(self, events: list[Event]) -> None:
+        return None
+
+    async def apply(self, conn: asyncpg.Connection, event: Event) -> None:
+        if event.type == "decision.made":
+            await apply_decision(conn, event)
+
+
+class PendingSweeper:
+    """Every few seconds, re-emit posts whose decision has not arrived in time."""
+
+    def __init__(self, store: ForumStore, older_than_seconds: float) -> None:
+        self._store = store
+        self._older_than = older_than_seconds
+        self._stopped = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    async def run(self) -> None:
+        interval = max(0.5, min(self._older_than / 2, 30.0))
+        while not self._stopped.is_set():
+            try:
+                if swept := await self._store.sweep_pending(self._older_than):
+                    log.warning("re-emitted %d post(s) still pending after %.0fs", swept, self._older_than)
+            except Exception:  # noqa: BLE001 - a safety net must not die of one failure
+                log.warning("pending sweep failed", exc_info=True)
+            try:
+                await asyncio.wait_for(self._stopped.wait(), interval)
+            except asyncio.TimeoutError:
+                pass
+
+
+def create_app(config: ForumConfig) -> web.Application:
+    common = config.common
+    app = new_app(service="forum", openapi=HERE / "openapi.yaml",
+                  verifier=TokenVerifier.from_file(common.token_public_key_file))
+    app[CONFIG] = config
+    app[TOPICS] = TopicNames(common.topic_prefix)
+    app[SIGNER] = TokenSigner.from_file(config.token_private_key_file, config.access_token_ttl_seconds)
+    app[LIMITS] = Limits(
+        posts=RateLimiter(config.posts_per_minute, 60),
+        reports=RateLimiter(config.posts_per_minute, 60),
+        logins=RateLimiter(config.auth_attempts_per_minute, 60),
+        registrations=RateLimiter(config.auth_attempts_per_minute, 3600),
+    )
+    app.cleanup_ctx.extend([
+        pool_ctx(common.database_url, SCHEMA, common.db_pool_min, common.db_pool_max),
+        store_ctx(config),
+        producer_ctx(common.kafka_bootstrap_servers, f"{common.topic_prefix}forum"),
+        relay_ctx(common.database_url, SCHEMA, common.relay_poll_seconds),
+        consumer_ctx(DECISIONS_CONSUMER, lambda app: ConsumerLoop(
+            name="forum-decisions", pool=app[POOL], bootstrap_servers=common.kafka_bootstrap_servers,
+            topic_names=app[TOPICS], topics=[MODERATION_DECISIONS], handler=DecisionHandler(),
+            producer=app[PRODUCER], max_attempts=common.consumer_max_attempts)),
+        background_ctx("pending-sweeper", lambda app: PendingSweeper(app[STORE], config.pending_sweep_seconds)),
+    ])
+    setup_routes(app)
+    return app
+
+
+def store_ctx(config: ForumConfig):
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        app[STORE] = ForumStore(app[POOL], refresh_ttl=timedelta(days=config.refresh_token_ttl_days))
+        yield
+
+    return ctx

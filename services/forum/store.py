@@ -1,0 +1,276 @@
+"""Forum domain operations: each one a transaction of queries plus its outbox event.
+
+Views call these and never touch asyncpg. Rules of the domain live here and
+surface as :mod:`services.common.errors` domain errors; driver errors are
+translated at this boundary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import asyncpg
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from services.common import outbox
+from services.common.db import transaction
+from services.common.envelope import DECISION_OUTCOMES, Event
+from services.common.errors import Conflict, EventError, Forbidden, NotFound, Unauthorized, ValidationError
+from services.common.tokens import ROLES, Principal
+from services.common.topics import FORUM_POSTS, FORUM_REPORTS
+from services.forum import queries as q
+
+PRODUCER = "forum"
+STAFF_ROLES = ("moderator", "admin")
+REPORT_REASONS = ("harassment", "hate", "sourcing", "privacy", "self_harm", "spam", "misinformation", "other")
+
+
+@dataclass(frozen=True)
+class Session:
+    user: dict[str, Any]
+    refresh_token: str
+
+
+class ForumStore:
+    def __init__(self, pool: asyncpg.Pool, *, refresh_ttl: timedelta, hasher: PasswordHasher | None = None) -> None:
+        self._pool = pool
+        self._refresh_ttl = refresh_ttl
+        self._hasher = hasher or PasswordHasher()
+        # Verifying against this when the handle is unknown keeps login time the same
+        # whether or not an account exists (no account enumeration by timing).
+        self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
+
+    # --- accounts -----------------------------------------------------------
+
+    async def create_user(self, handle: str, password: str, role: str = "member", email: str | None = None) -> dict:
+        if role not in ROLES:
+            raise ValidationError(f"role must be one of {', '.join(ROLES)}", field="role")
+        password_hash = await asyncio.get_running_loop().run_in_executor(None, self._hasher.hash, password)
+        async with transaction(self._pool) as conn:
+            row = await q.fetch_one(conn, q.INSERT_USER, uuid.uuid4(), handle, password_hash, role, email)
+        if row is None:
+            raise Conflict("that handle is taken", field="handle")
+        return public_user(row)
+
+    async def login(self, handle: str, password: str) -> dict:
+        async with self._pool.acquire() as conn:
+            row = await q.fetch_one(conn, q.USER_BY_HANDLE, handle)
+        stored = row["password_hash"] if row and row["deleted_at"] is None else self._dummy_hash
+        if not await self._verify(stored, password) or row is None or row["deleted_at"] is not None:
+            raise Unauthorized("wrong handle or password")
+        if self._hasher.check_needs_rehash(stored):
+            new_hash = await asyncio.get_running_loop().run_in_executor(None, self._hasher.hash, password)
+            async with transaction(self._pool) as conn:
+                await conn.execute(q.UPDATE_PASSWORD_HASH, row["id"], new_hash)
+        return public_user(row)
+
+    async def _verify(self, stored: str, password: str) -> bool:
+        def check() -> bool:
+            try:
+                return self._hasher.verify(stored, password)
+            except (VerificationError, InvalidHashError):
+                return False
+
+        return await asyncio.get_running_loop().run_in_executor(None, check)
+
+    async def new_refresh_token(self, user_id: str) -> str:
+        token = secrets.token_urlsafe(32)
+        expires = datetime.now(timezone.utc) + self._refresh_ttl
+        async with transaction(self._pool) as conn:
+            await conn.execute(q.INSERT_REFRESH, _digest(token), uuid.UUID(user_id), expires)
+        return token
+
+    async def use_refresh_token(self, token: str) -> dict:
+        """Exchange a refresh token (once) for the user it belongs to."""
+        async with transaction(self._pool) as conn:
+            user_id = await conn.fetchval(q.CONSUME_REFRESH, _digest(token))
+            row = await q.fetch_one(conn, q.USER_BY_ID, user_id) if user_id else None
+        if row is None or row["deleted_at"] is not None:
+            raise Unauthorized("invalid or expired refresh token")
+        return public_user(row)
+
+    # --- communities and threads -------------------------------------------------
+
+    async def create_community(self, slug: str, name: str, description: str = "") -> dict:
+        async with transaction(self._pool) as conn:
+            row = await q.fetch_one(conn, q.INSERT_COMMUNITY, uuid.uuid4(), slug, name, description)
+        if row is None:
+            raise Conflict("a community with that slug exists", field="slug")
+        return row
+
+    async def ensure_community(self, slug: str, name: str, description: str = "") -> dict:
+        async with transaction(self._pool) as conn:
+            await q.fetch_one(conn, q.INSERT_COMMUNITY, uuid.uuid4(), slug, name, description)
+            row = await q.fetch_one(conn, q.COMMUNITY_BY_SLUG, slug)
+        assert row is not None
+        return row
+
+    async def list_communities(self) -> list[dict]:
+        async with self._pool.acquire() as conn:
+            return await q.fetch_all(conn, q.LIST_COMMUNITIES)
+
+    async def list_threads(self, viewer: Principal, slug: str, limit: int = 50) -> list[dict]:
+        async with self._pool.acquire() as conn:
+            if await q.fetch_one(conn, q.COMMUNITY_BY_SLUG, slug) is None:
+                raise NotFound("no such community", field="slug")
+            return await q.fetch_all(conn, q.LIST_THREADS, slug, uuid.UUID(viewer.user_id), limit)
+
+    async def create_thread(self, author: Principal, slug: str, title: str, body: str, trace_id: str) -> tuple[dict, dict]:
+        async with transaction(self._pool) as conn:
+            await self._require_can_write(conn, author)
+            community = await q.fetch_one(conn, q.COMMUNITY_BY_SLUG, slug)
+            if community is None:
+                raise NotFound("no such community", field="slug")
+            thread = await q.fetch_one(conn, q.INSERT_THREAD, uuid.uuid4(), community["id"],
+                                       uuid.UUID(author.user_id), title)
+            assert thread is not None
+            thread["community"] = slug
+            post = await self._insert_post(conn, thread, author, body, True, trace_id)
+        return thread, post
+
+    async def get_thread(self, viewer: Principal, thread_id: str, limit: int = 500) -> tuple[dict, list[dict]]:
+        async with self._pool.acquire() as conn:
+            thread = await q.fetch_one(conn, q.THREAD_BY_ID, uuid.UUID(thread_id))
+            if thread is None:
+                raise NotFound("no such thread")
+            posts = await q.fetch_all(conn, q.POSTS_IN_THREAD, thread["id"], uuid.UUID(viewer.user_id),
+                                      viewer.role in STAFF_ROLES, limit)
+        if not any(p["is_opening"] for p in posts):
+            raise NotFound("no such thread")  # its opening post is not visible to this viewer
+        return thread, posts
+
+    # --- posts ----------------------------------------------------------------
+
+    async def add_reply(self, author: Principal, thread_id: str, body: str, trace_id: str) -> dict:
+        async with transaction(self._pool) as conn:
+            await self._require_can_write(conn, author)
+            thread = await q.fetch_one(conn, q.THREAD_BY_ID, uuid.UUID(thread_id))
+            if thread is None:
+                raise NotFound("no such thread")
+            return await self._insert_post(conn, thread, author, body, False, trace_id)
+
+    async def _insert_post(self, conn, thread: dict, author: Principal, body: str, opening: bool, trace_id: str) -> dict:
+        post_id = uuid.uuid4()
+        await conn.execute(q.INSERT_POST, post_id, thread["id"], uuid.UUID(author.user_id), opening, body)
+        await conn.execute(q.INSERT_REVISION, post_id, 1, body)
+        post = await q.fetch_one(conn, q.POST_BY_ID, post_id)
+        assert post is not None
+        await outbox.enqueue(conn, FORUM_POSTS, post_event("post.created", post, thread, trace_id))
+        return post
+
+    async def get_post(self, viewer: Principal, post_id: str) -> dict:
+        async with self._pool.acquire() as conn:
+            post = await q.fetch_one(conn, q.POST_BY_ID, uuid.UUID(post_id))
+        if post is None or not can_see(viewer, post):
+            raise NotFound("no such post")
+        return post
+
+    async def edit_post(self, editor: Principal, post_id: str, body: str, trace_id: str) -> dict:
+        async with transaction(self._pool) as conn:
+            await self._require_can_write(conn, editor)
+            post = await q.fetch_one(conn, q.POST_BY_ID_FOR_UPDATE, uuid.UUID(post_id))
+            if post is None or not can_see(editor, post):
+                raise NotFound("no such post")
+            if str(post["author_id"]) != editor.user_id:
+                raise Forbidden("only the author can edit a post")
+            if post["status"] == "removed":
+                raise Conflict("a removed post cannot be edited; you can appeal instead")
+            version = await conn.fetchval(q.EDIT_POST, post["id"], body)
+            await conn.execute(q.INSERT_REVISION, post["id"], version, body)
+            post = await q.fetch_one(conn, q.POST_BY_ID, post["id"])
+            thread = await q.fetch_one(conn, q.THREAD_BY_ID, post["thread_id"])
+            await outbox.enqueue(conn, FORUM_POSTS, post_event("post.edited", post, thread, trace_id))
+        return post
+
+    async def report_post(self, reporter: Principal, post_id: str, reason: str, note: str | None,
+                          trace_id: str) -> tuple[dict, bool]:
+        """File a report; returns (report, created). A second report by one account counts once."""
+        if reason not in REPORT_REASONS:
+            raise ValidationError(f"reason must be one of {', '.join(REPORT_REASONS)}", field="reason")
+        async with transaction(self._pool) as conn:
+            post = await q.fetch_one(conn, q.POST_BY_ID, uuid.UUID(post_id))
+            if post is None or not can_see(reporter, post):
+                raise NotFound("no such post")
+            if str(post["author_id"]) == reporter.user_id:
+                raise ValidationError("you cannot report your own post")
+            report = await q.fetch_one(conn, q.INSERT_REPORT, uuid.uuid4(), post["id"], uuid.UUID(reporter.user_id),
+                                       reason, note, post["version"], post["body"])
+            if report is None:
+                existing = await q.fetch_one(conn, q.REPORT_BY_REPORTER, post["id"], uuid.UUID(reporter.user_id))
+                return existing or {}, False
+            event = Event.create(
+                "report.created", key=str(post["id"]), producer=PRODUCER, trace_id=trace_id,
+                data={"report_id": str(report["id"]), "post_id": str(post["id"]), "reporter_id": reporter.user_id,
+                      "reason": reason, "note": note, "post_version": post["version"],
+                      "body_snapshot": post["body"]},
+            )
+            await outbox.enqueue(conn, FORUM_REPORTS, event)
+        return report, True
+
+    async def _require_can_write(self, conn, principal: Principal) -> None:
+        """Suspension and deletion take effect on writes at once, not at token expiry."""
+        user = await q.fetch_one(conn, q.USER_BY_ID, uuid.UUID(principal.user_id))
+        if user is None or user["deleted_at"] is not None:
+            raise Unauthorized("account no longer exists")
+        until = user["suspended_until"]
+        if until is not None and until > datetime.now(timezone.utc):
+            raise Forbidden("your account is suspended")
+
+    # --- moderation results and the safety net -----------------------------------
+
+    async def sweep_pending(self, older_than_seconds: float, limit: int = 100) -> int:
+        """Re-emit the event of posts pending too long; consumers are idempotent, so this is safe."""
+        async with transaction(self._pool) as conn:
+            rows = await q.fetch_all(conn, q.CLAIM_STALE_PENDING, older_than_seconds, limit)
+            for row in rows:
+                kind = "post.created" if row["version"] == 1 else "post.edited"
+                thread = {"id": row["thread_id"], "community": row["community"], "title": row["title"]}
+                await outbox.enqueue(conn, FORUM_POSTS, post_event(kind, row, thread, ""))
+                await conn.execute(q.TOUCH_EMITTED, row["id"])
+        return len(rows)
+
+
+async def apply_decision(conn: asyncpg.Connection, event: Event) -> bool:
+    """Apply a ``decision.made`` to the post it names; False when stale or duplicate."""
+    data = event.data
+    if data["outcome"] not in DECISION_OUTCOMES:
+        raise EventError(f"unknown decision outcome {data['outcome']!r}")
+    try:
+        post_id = uuid.UUID(data["post_id"])
+    except ValueError as e:
+        raise EventError("decision names an invalid post id") from e
+    applied = await conn.fetchval(q.APPLY_DECISION, post_id, data["outcome"], json.dumps(data["reasons"]),
+                                  data["version"])
+    return applied is not None
+
+
+def post_event(kind: str, post: dict, thread: dict, trace_id: str) -> Event:
+    return Event.create(
+        kind, key=str(post["id"]), producer=PRODUCER, trace_id=trace_id,
+        data={"post_id": str(post["id"]), "thread_id": str(post["thread_id"]), "community": thread["community"],
+              "author_id": str(post["author_id"]), "version": post["version"], "body": post["body"],
+              "title": thread["title"] if post["is_opening"] else None},
+    )
+
+
+def can_see(viewer: Principal, post: dict) -> bool:
+    if post["status"] == "deleted":
+        return False
+    return post["status"] == "published" or str(post["author_id"]) == viewer.user_id or viewer.role in STAFF_ROLES
+
+
+def public_user(row: dict) -> dict:
+    return {"id": str(row["id"]), "handle": row["handle"], "role": row["role"],
+            "created_at": row["created_at"].isoformat()}
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()

@@ -1,0 +1,1 @@
+"""moderation: detectors and policy on every post, the review queue and crisis escalations."""

@@ -1,0 +1,77 @@
+"""moderation service: the whole flow, readable top to bottom.
+
+Kafka ``forum.posts`` / ``forum.reports`` ─► ConsumerLoop (inbox, retries, DLQ)
+   └─► PostHandler.prepare: crisis rules + Detoxify on the micro-batch (worker thread)
+   └─► PostHandler.apply: decision (+ escalation, + queue item) and their events
+       through the outbox, in the inbox transaction
+outbox relay ─► ``moderation.decisions`` (forum, notifications),
+                ``moderation.escalations`` (notifications)
+HTTP: ``GET /v1/queue`` (moderators), ``GET /v1/escalations`` (crisis staff)
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from services.common.consumer import ConsumerLoop
+from services.common.http import READINESS, new_app
+from services.common.resources import POOL, PRODUCER, TOPICS, consumer_ctx, pool_ctx, producer_ctx, relay_ctx
+from services.common.tokens import TokenVerifier
+from services.common.topics import FORUM_POSTS, FORUM_REPORTS, TopicNames
+from services.moderation.appkeys import CONFIG, POSTS_CONSUMER, SCORER, STORE
+from services.moderation.config import SCHEMA, ModerationConfig
+from services.moderation.detectors.toxicity import ToxicityScorer
+from services.moderation.store import ModerationStore
+from services.moderation.views import list_escalations, list_queue
+from services.moderation.worker import Detectors, PostHandler
+
+HERE = Path(__file__).parent
+MIGRATIONS = HERE / "migrations"
+
+
+def create_app(config: ModerationConfig) -> web.Application:
+    common = config.common
+    app = new_app(service="moderation", openapi=HERE / "openapi.yaml",
+                  verifier=TokenVerifier.from_file(common.token_public_key_file))
+    app[CONFIG] = config
+    app[TOPICS] = TopicNames(common.topic_prefix)
+    app.cleanup_ctx.extend([
+        scorer_ctx(config),
+        pool_ctx(common.database_url, SCHEMA, common.db_pool_min, common.db_pool_max),
+        store_ctx(config),
+        producer_ctx(common.kafka_bootstrap_servers, f"{common.topic_prefix}moderation"),
+        relay_ctx(common.database_url, SCHEMA, common.relay_poll_seconds),
+        consumer_ctx(POSTS_CONSUMER, lambda app: ConsumerLoop(
+            name="moderation-posts", pool=app[POOL], bootstrap_servers=common.kafka_bootstrap_servers,
+            topic_names=app[TOPICS], topics=[FORUM_POSTS, FORUM_REPORTS],
+            handler=PostHandler(Detectors(app[SCORER]), config.policy, config.crisis_repage_seconds),
+            producer=app[PRODUCER], max_attempts=common.consumer_max_attempts,
+            batch_size=config.toxicity.batch_size)),
+    ])
+    app.router.add_get("/v1/queue", list_queue)
+    app.router.add_get("/v1/escalations", list_escalations)
+    return app
+
+
+def scorer_ctx(config: ModerationConfig):
+    """Load and warm the model once, in its worker thread, before consuming anything."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        scorer = ToxicityScorer.from_config(config.toxicity)
+        await scorer.start()
+        app[SCORER] = scorer
+        yield
+        await scorer.close()
+
+    return ctx
+
+
+def store_ctx(config: ModerationConfig):
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        app[STORE] = ModerationStore(app[POOL], config.crisis_repage_seconds)
+        yield
+
+    return ctx

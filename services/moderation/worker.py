@@ -1,0 +1,189 @@
+"""The moderation worker: every post through detectors and policy, once per version.
+
+``prepare`` runs on a whole micro-batch from ``getmany`` before any
+transaction: the cheap rule detectors per text, then one Detoxify call for all
+texts, off the event loop. ``apply`` then runs per event inside the consumer's
+inbox transaction and writes the decision, the escalation and the queue item
+with their events through the outbox — all or nothing.
+
+A post version is decided once (``decisions`` is unique on post and version).
+When the same version arrives again with a new event id (the forum's pending
+sweeper re-emits posts whose decision it has not seen), the stored decision is
+re-published with its original event id, so forum applies it once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import asyncpg
+
+from services.common import outbox
+from services.common.envelope import Event
+from services.common.errors import EventError
+from services.common.topics import MODERATION_DECISIONS, MODERATION_ESCALATIONS
+from services.moderation import queries as q
+from services.moderation.detectors.crisis import CrisisDetector
+from services.moderation.detectors.toxicity import ToxicityScorer
+from services.moderation.policy import Decision, Policy, decide
+from services.moderation.signals import Signal
+
+log = logging.getLogger(__name__)
+
+PRODUCER = "moderation"
+POST_EVENTS = ("post.created", "post.edited")
+
+
+class Detectors:
+    """All detectors over one batch of texts."""
+
+    def __init__(self, toxicity: ToxicityScorer, crisis: CrisisDetector | None = None) -> None:
+        self.toxicity = toxicity
+        self.crisis = crisis or CrisisDetector()
+
+    @property
+    def model_name(self) -> str:
+        return f"{self.toxicity.model_name}+{self.crisis.name}"
+
+    async def run(self, texts: list[str]) -> list[list[Signal]]:
+        crisis = [self.crisis.detect(text) for text in texts]
+        scores = await self.toxicity.score(texts)
+        return [found + _toxicity_signals(score, self.toxicity.model_name) for found, score in zip(crisis, scores)]
+
+
+def _toxicity_signals(scores: dict[str, float], model: str) -> list[Signal]:
+    """The highest-scoring label, plus ``threat`` on its own, as signals."""
+    if not scores:
+        return []
+    label, top = max(scores.items(), key=lambda item: item[1])
+    signals = [Signal("toxicity", float(top), f"{label}={top:.3f}", model, {"label": label, "scores": scores})]
+    if label != "threat" and "threat" in scores:
+        signals.append(Signal("toxicity", float(scores["threat"]), f"threat={scores['threat']:.3f}", model,
+                              {"label": "threat"}))
+    return signals
+
+
+def post_text(data: dict[str, Any]) -> str:
+    return f"{data['title']}\n{data['body']}" if data.get("title") else data["body"]
+
+
+class PostHandler:
+    """Consumer handler for ``forum.posts`` and ``forum.reports``."""
+
+    def __init__(self, detectors: Detectors, policy: Policy, repage_seconds: int) -> None:
+        self._detectors = detectors
+        self._policy = policy
+        self._repage = timedelta(seconds=repage_seconds)
+        self._prepared: dict[str, list[Signal]] = {}
+
+    async def prepare(self, events: list[Event]) -> None:
+        posts = [e for e in events if e.type in POST_EVENTS]
+        if posts:
+            signals = await self._detectors.run([post_text(e.data) for e in posts])
+            self._prepared.update({e.id: s for e, s in zip(posts, signals)})
+
+    async def apply(self, conn: asyncpg.Connection, event: Event) -> None:
+        try:
+            if event.type in POST_EVENTS:
+                await self._moderate(conn, event)
+            elif event.type == "post.deleted":
+                post_id = _uuid(event.data["post_id"])
+                await conn.execute(q.MARK_POST_DELETED, post_id)
+                await conn.execute(q.RESOLVE_QUEUE_ITEM, post_id)
+            elif event.type == "report.created":
+                await self._record_report(conn, event)
+        finally:
+            self._prepared.pop(event.id, None)
+
+    async def _moderate(self, conn: asyncpg.Connection, event: Event) -> None:
+        data = event.data
+        post_id, author_id, version = _uuid(data["post_id"]), _uuid(data["author_id"]), data["version"]
+        await conn.execute(q.UPSERT_POST, post_id, _uuid(data["thread_id"]), data["community"], author_id, version,
+                           data.get("title"), data["body"])
+        existing = await conn.fetchrow(q.DECISION_FOR_VERSION, post_id, version)
+        if existing is not None:
+            await outbox.enqueue(conn, MODERATION_DECISIONS, _decision_event_from_row(existing, event.trace_id))
+            return
+        if await conn.fetchval(q.LATEST_VERSION, post_id) > version:
+            return  # the post was edited since: only its newest version is decided
+        signals = self._prepared.get(event.id)
+        if signals is None:
+            signals = (await self._detectors.run([post_text(data)]))[0]
+        decision = decide(self._policy, post_text(data), signals)
+        await self._store_decision(conn, event, decision, signals)
+        if decision.escalation_level:
+            await self._open_escalation(conn, event, decision)
+        if decision.outcome == "held":
+            await conn.execute(q.UPSERT_QUEUE_ITEM, uuid.uuid4(), post_id, data["community"], author_id,
+                               decision.priority, json.dumps(decision.reasons))
+
+    async def _store_decision(self, conn, event: Event, decision: Decision, signals: list[Signal]) -> None:
+        data = event.data
+        scores = {s.details.get("label", s.category): round(s.score, 4) for s in signals}
+        decision_id = uuid.uuid4()
+        outgoing = Event.create(
+            "decision.made", key=data["post_id"], producer=PRODUCER, trace_id=event.trace_id,
+            data={"decision_id": str(decision_id), "post_id": data["post_id"], "version": data["version"],
+                  "author_id": data["author_id"], "community": data["community"], "outcome": decision.outcome,
+                  "reasons": decision.reasons, "scores": scores, "policy_version": self._policy.version,
+                  "model": self._detectors.model_name},
+        )
+        await conn.execute(
+            q.INSERT_DECISION, decision_id, uuid.UUID(outgoing.id), _uuid(data["post_id"]), data["version"],
+            _uuid(data["author_id"]), data["community"], decision.outcome, json.dumps(decision.reasons),
+            json.dumps([s.to_json() for s in signals]), json.dumps(scores), self._policy.version,
+            self._detectors.model_name,
+        )
+        await outbox.enqueue(conn, MODERATION_DECISIONS, outgoing)
+
+    async def _open_escalation(self, conn, event: Event, decision: Decision) -> None:
+        data = event.data
+        escalation_id = uuid.uuid4()
+        next_page = datetime.now(timezone.utc) + self._repage if decision.pages_crisis_staff else None
+        evidence = [r for r in decision.reasons if r["code"] == "crisis"]
+        row = await conn.fetchrow(q.INSERT_ESCALATION, escalation_id, _uuid(data["post_id"]), data["version"],
+                                  _uuid(data["author_id"]), data["community"], decision.escalation_level,
+                                  json.dumps(evidence), next_page)
+        if row is None:
+            return  # this post already has its escalation
+        await outbox.enqueue(conn, MODERATION_ESCALATIONS, Event.create(
+            "escalation.opened", key=str(escalation_id), producer=PRODUCER, trace_id=event.trace_id,
+            data={"escalation_id": str(escalation_id), "post_id": data["post_id"], "author_id": data["author_id"],
+                  "level": decision.escalation_level, "community": data["community"],
+                  "pages": decision.pages_crisis_staff, "opened_at": row["opened_at"].isoformat()},
+        ))
+
+    async def _record_report(self, conn, event: Event) -> None:
+        data = event.data
+        post_id = _uuid(data["post_id"])
+        inserted = await conn.fetchval(q.INSERT_REPORT, _uuid(data["report_id"]), post_id, _uuid(data["reporter_id"]),
+                                       data["reason"], data.get("note"), data["post_version"], data["body_snapshot"])
+        post = await conn.fetchrow(q.POST_FOR_REPORT, post_id)
+        if inserted is None or post is None:
+            return
+        reason = [{"code": "report", "category": data["reason"], "report_id": data["report_id"]}]
+        await conn.execute(q.UPSERT_QUEUE_ITEM, uuid.uuid4(), post_id, post["community"], post["author_id"], 40,
+                           json.dumps(reason))
+
+
+def _decision_event_from_row(row: asyncpg.Record, trace_id: str) -> Event:
+    """The stored decision's event, with its ORIGINAL id, so consumers apply it once."""
+    return Event(
+        id=str(row["event_id"]), type="decision.made", version=1,
+        occurred_at=row["created_at"].isoformat(), producer=PRODUCER, trace_id=trace_id, key=str(row["post_id"]),
+        data={"decision_id": str(row["id"]), "post_id": str(row["post_id"]), "version": row["version"],
+              "author_id": str(row["author_id"]), "community": row["community"], "outcome": row["outcome"],
+              "reasons": json.loads(row["reasons"]), "scores": json.loads(row["scores"]),
+              "policy_version": row["policy_version"], "model": row["model"]},
+    )
+
+
+def _uuid(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError as e:
+        raise EventError(f"not a UUID: {value[:40]!r}") from e

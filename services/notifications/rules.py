@@ -1,0 +1,61 @@
+"""Which events become which notifications, for whom. Pure functions: easy to test.
+
+Crisis notifications carry no post text (DESIGN.md): staff open the
+escalation to read it. The author of a crisis post gets supportive resources
+written to safe-messaging practice: a crisis line, that a person is reading,
+a way to reach staff; never method words, never blame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.common.envelope import Event
+
+
+@dataclass(frozen=True)
+class Recipient:
+    user_id: str | None = None
+    role: str | None = None
+
+
+@dataclass(frozen=True)
+class Planned:
+    recipient: Recipient
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CrisisResources:
+    line: str = "988 Suicide & Crisis Lifeline: call or text 988 (US)"
+    emergency: str = "If you are in immediate danger, please call your local emergency number (911 in the US) now."
+
+
+def plan(event: Event, resources: CrisisResources) -> list[Planned]:
+    data = event.data
+    if event.type == "decision.made" and data["outcome"] in ("held", "removed"):
+        reasons = sorted({r.get("code", "") for r in data["reasons"] if r.get("code")})
+        return [
+            Planned(Recipient(user_id=data["author_id"]), f"post.{data['outcome']}",
+                    {"post_id": data["post_id"], "version": data["version"], "reasons": reasons,
+                     "appeal": data["outcome"] == "removed"}),
+            *([Planned(Recipient(role="moderator"), "queue.item_held",
+                       {"post_id": data["post_id"], "community": data["community"], "reasons": reasons})]
+              if data["outcome"] == "held" else []),
+        ]
+    if event.type == "escalation.opened":
+        level = data["level"]
+        support = {"post_id": data["post_id"], "crisis_line": resources.line,
+                   "message": ("A member of our care team is reading your post and is here for you. "
+                               "You don't have to go through this alone. You can reply to staff from here.")}
+        if level == "imminent":
+            support["emergency"] = resources.emergency
+        return [
+            Planned(Recipient(role="crisis_staff"), "crisis.escalation",
+                    {"escalation_id": data["escalation_id"], "post_id": data["post_id"], "level": level,
+                     "opened_at": data["opened_at"], "paged": level in ("high", "imminent")}),
+            Planned(Recipient(user_id=data["author_id"]), "support.resources", support),
+        ]
+    return []

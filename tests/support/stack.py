@@ -1,0 +1,149 @@
+"""All three services in-process, on ephemeral ports, against real PostgreSQL and Kafka."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from services.common.service import migrate
+from services.forum import main as forum_main
+from services.forum.appkeys import STORE as FORUM_STORE
+from services.forum.config import ForumConfig
+from services.moderation import main as moderation_main
+from services.moderation.config import ModerationConfig
+from services.notifications import main as notifications_main
+from services.notifications.config import NotificationsConfig
+
+PASSWORD = "correct horse battery staple"
+_handles = itertools.count()
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """One test's own database, topic prefix, keys and model."""
+
+    database_url: str
+    bootstrap_servers: str
+    topic_prefix: str
+    private_key: Path
+    public_key: Path
+    model: tuple[Path, Path]
+
+    def env(self, **overrides: str) -> dict[str, str]:
+        checkpoint, config_dir = self.model
+        return {
+            "DATABASE_URL": self.database_url,
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+            "HAVEN_TOPIC_PREFIX": self.topic_prefix,
+            "TOKEN_PUBLIC_KEY_FILE": str(self.public_key),
+            "TOKEN_PRIVATE_KEY_FILE": str(self.private_key),
+            "DETOXIFY_CHECKPOINT": str(checkpoint),
+            "DETOXIFY_HF_CONFIG_PATH": str(config_dir),
+            "OUTBOX_POLL_SECONDS": "0.5",
+            "HTTP_PORT": "0",
+            **overrides,
+        }
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    handle: str
+    role: str
+    token: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@dataclass
+class Stack:
+    isolation: Isolation
+    forum: TestClient
+    moderation: TestClient
+    notifications: TestClient
+    db: asyncpg.Connection
+    community: str = "general"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def forum_app(self) -> web.Application:
+        return self.forum.server.app
+
+    @property
+    def moderation_app(self) -> web.Application:
+        return self.moderation.server.app
+
+    @property
+    def notifications_app(self) -> web.Application:
+        return self.notifications.server.app
+
+    async def register(self, handle: str | None = None) -> User:
+        handle = handle or f"member{next(_handles)}_{uuid.uuid4().hex[:6]}"
+        response = await self.forum.post("/v1/auth/register", json={"handle": handle, "password": PASSWORD})
+        assert response.status == 201, await response.text()
+        body = await response.json()
+        return User(body["user"]["id"], handle, body["user"]["role"], body["token"])
+
+    async def staff(self, role: str) -> User:
+        handle = f"{role}{next(_handles)}_{uuid.uuid4().hex[:6]}"
+        await self.forum_app[FORUM_STORE].create_user(handle, PASSWORD, role)
+        response = await self.forum.post("/v1/auth/login", json={"handle": handle, "password": PASSWORD})
+        assert response.status == 200, await response.text()
+        body = await response.json()
+        return User(body["user"]["id"], handle, role, body["token"])
+
+    async def start_thread(self, user: User, body: str, title: str = "A thread") -> dict[str, Any]:
+        response = await self.forum.post(f"/v1/communities/{self.community}/threads",
+                                         json={"title": title, "body": body}, headers=user.auth)
+        assert response.status == 201, await response.text()
+        return await response.json()
+
+    async def post_status(self, user: User, post_id: str) -> str | None:
+        response = await self.forum.get(f"/v1/posts/{post_id}", headers=user.auth)
+        if response.status != 200:
+            return None
+        return (await response.json())["post"]["status"]
+
+    async def notifications_of(self, user: User) -> list[dict[str, Any]]:
+        response = await self.notifications.get("/v1/notifications", headers=user.auth)
+        assert response.status == 200, await response.text()
+        return (await response.json())["items"]
+
+
+async def start_client(app: web.Application) -> TestClient:
+    client = TestClient(TestServer(app, host="127.0.0.1", port=0))
+    await client.start_server()
+    return client
+
+
+@contextlib.asynccontextmanager
+async def start_stack(isolation: Isolation, **overrides: str) -> AsyncIterator[Stack]:
+    env = isolation.env(**overrides)
+    for schema, directory in (("forum", forum_main.MIGRATIONS), ("moderation", moderation_main.MIGRATIONS),
+                              ("notifications", notifications_main.MIGRATIONS)):
+        await migrate(isolation.database_url, schema, directory)
+    clients: list[TestClient] = []
+    db = await asyncpg.connect(isolation.database_url)
+    try:
+        for app in (forum_main.create_app(ForumConfig.from_env(env)),
+                    moderation_main.create_app(ModerationConfig.from_env(env)),
+                    notifications_main.create_app(NotificationsConfig.from_env(env))):
+            clients.append(await start_client(app))
+        stack = Stack(isolation, *clients, db=db)
+        await stack.forum_app[FORUM_STORE].ensure_community("general", "General", "")
+        yield stack
+    finally:
+        for client in reversed(clients):
+            await client.close()
+        await db.close()
