@@ -56,6 +56,16 @@ async def close_pool(pool: asyncpg.Pool, timeout: float = 10.0) -> None:
 
 
 @contextlib.asynccontextmanager
+async def connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """Acquire a connection for reads, translating outages (so views answer 503, not 500)."""
+    try:
+        async with pool.acquire() as conn:
+            yield conn
+    except CONNECTION_ERRORS as e:
+        raise InfrastructureError("PostgreSQL connection lost") from e
+
+
+@contextlib.asynccontextmanager
 async def transaction(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
     """Acquire a connection and run a transaction, translating outages."""
     try:

@@ -42,6 +42,12 @@ class ValidationError(DomainError):
     code = "invalid"
 
 
+class TooLong(ValidationError):
+    """A field over its documented length (the request as a whole may be fine)."""
+
+    code = "too_long"
+
+
 class PayloadTooLarge(DomainError):
     status = 413
     code = "too_large"

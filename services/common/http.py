@@ -30,6 +30,7 @@ from services.common.errors import (
     PayloadTooLarge,
     RateLimited,
     ServiceUnavailable,
+    TooLong,
     Unauthorized,
     ValidationError,
 )
@@ -200,7 +201,7 @@ def text_field(
     if len(value) < min_length:
         raise ValidationError(f"{name} must be at least {min_length} characters", field=name)
     if len(value) > max_length:
-        raise PayloadTooLarge(f"{name} must be at most {max_length} characters", field=name)
+        raise TooLong(f"{name} must be at most {max_length} characters", field=name)
     return value
 
 

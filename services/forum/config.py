@@ -21,7 +21,9 @@ class ForumConfig:
     title_max_chars: int
     pending_sweep_seconds: float
     posts_per_minute: int
+    reports_per_minute: int
     auth_attempts_per_minute: int
+    registrations_per_hour: int
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "ForumConfig":
@@ -35,7 +37,9 @@ class ForumConfig:
             title_max_chars=env.integer("TITLE_MAX_CHARS", 200, minimum=10, maximum=1000),
             pending_sweep_seconds=env.number("PENDING_SWEEP_SECONDS", 60.0, minimum=0.5),
             posts_per_minute=env.integer("POSTS_PER_MINUTE", 20, minimum=1),
+            reports_per_minute=env.integer("REPORTS_PER_MINUTE", 10, minimum=1),
             auth_attempts_per_minute=env.integer("AUTH_ATTEMPTS_PER_MINUTE", 10, minimum=1),
+            registrations_per_hour=env.integer("REGISTRATIONS_PER_HOUR", 20, minimum=1),
         )
         env.raise_if_problems()
         return config

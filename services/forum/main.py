@@ -81,9 +81,9 @@ def create_app(config: ForumConfig) -> web.Application:
     app[SIGNER] = TokenSigner.from_file(config.token_private_key_file, config.access_token_ttl_seconds)
     app[LIMITS] = Limits(
         posts=RateLimiter(config.posts_per_minute, 60),
-        reports=RateLimiter(config.posts_per_minute, 60),
+        reports=RateLimiter(config.reports_per_minute, 60),
         logins=RateLimiter(config.auth_attempts_per_minute, 60),
-        registrations=RateLimiter(config.auth_attempts_per_minute, 3600),
+        registrations=RateLimiter(config.registrations_per_hour, 3600),
     )
     app.cleanup_ctx.extend([
         pool_ctx(common.database_url, SCHEMA, common.db_pool_min, common.db_pool_max),

@@ -79,6 +79,9 @@ SELECT p.id, p.thread_id, p.author_id, u.handle AS author_handle, p.is_opening, 
        p.status_reasons, p.decided_version, p.created_at, p.updated_at
 FROM posts p JOIN users u ON u.id = p.author_id WHERE p.id = $1 FOR UPDATE OF p
 """
+OPENING_POST = """
+SELECT p.id, p.author_id, p.status FROM posts p WHERE p.thread_id = $1 AND p.is_opening
+"""
 POSTS_IN_THREAD = """
 SELECT p.id, p.thread_id, p.author_id, u.handle AS author_handle, p.is_opening, p.body, p.version, p.status,
        p.status_reasons, p.decided_version, p.created_at, p.updated_at

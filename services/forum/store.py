@@ -21,7 +21,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from services.common import outbox
-from services.common.db import transaction
+from services.common.db import connection, transaction
 from services.common.envelope import DECISION_OUTCOMES, Event
 from services.common.errors import Conflict, EventError, Forbidden, NotFound, Unauthorized, ValidationError
 from services.common.tokens import ROLES, Principal
@@ -29,7 +29,9 @@ from services.common.topics import FORUM_POSTS, FORUM_REPORTS
 from services.forum import queries as q
 
 PRODUCER = "forum"
-STAFF_ROLES = ("moderator", "admin")
+# Roles that may read posts others cannot (held, pending): moderators review them,
+# crisis staff read the post behind an escalation.
+STAFF_ROLES = ("moderator", "admin", "crisis_staff")
 REPORT_REASONS = ("harassment", "hate", "sourcing", "privacy", "self_harm", "spam", "misinformation", "other")
 
 
@@ -61,7 +63,7 @@ class ForumStore:
         return public_user(row)
 
     async def login(self, handle: str, password: str) -> dict:
-        async with self._pool.acquire() as conn:
+        async with connection(self._pool) as conn:
             row = await q.fetch_one(conn, q.USER_BY_HANDLE, handle)
         stored = row["password_hash"] if row and row["deleted_at"] is None else self._dummy_hash
         if not await self._verify(stored, password) or row is None or row["deleted_at"] is not None:
@@ -114,11 +116,11 @@ class ForumStore:
         return row
 
     async def list_communities(self) -> list[dict]:
-        async with self._pool.acquire() as conn:
+        async with connection(self._pool) as conn:
             return await q.fetch_all(conn, q.LIST_COMMUNITIES)
 
     async def list_threads(self, viewer: Principal, slug: str, limit: int = 50) -> list[dict]:
-        async with self._pool.acquire() as conn:
+        async with connection(self._pool) as conn:
             if await q.fetch_one(conn, q.COMMUNITY_BY_SLUG, slug) is None:
                 raise NotFound("no such community", field="slug")
             return await q.fetch_all(conn, q.LIST_THREADS, slug, uuid.UUID(viewer.user_id), limit)
@@ -137,7 +139,7 @@ class ForumStore:
         return thread, post
 
     async def get_thread(self, viewer: Principal, thread_id: str, limit: int = 500) -> tuple[dict, list[dict]]:
-        async with self._pool.acquire() as conn:
+        async with connection(self._pool) as conn:
             thread = await q.fetch_one(conn, q.THREAD_BY_ID, uuid.UUID(thread_id))
             if thread is None:
                 raise NotFound("no such thread")
@@ -153,7 +155,8 @@ class ForumStore:
         async with transaction(self._pool) as conn:
             await self._require_can_write(conn, author)
             thread = await q.fetch_one(conn, q.THREAD_BY_ID, uuid.UUID(thread_id))
-            if thread is None:
+            opening = await q.fetch_one(conn, q.OPENING_POST, thread["id"]) if thread else None
+            if thread is None or opening is None or not can_see(author, opening):
                 raise NotFound("no such thread")
             return await self._insert_post(conn, thread, author, body, False, trace_id)
 
@@ -167,7 +170,7 @@ class ForumStore:
         return post
 
     async def get_post(self, viewer: Principal, post_id: str) -> dict:
-        async with self._pool.acquire() as conn:
+        async with connection(self._pool) as conn:
             post = await q.fetch_one(conn, q.POST_BY_ID, uuid.UUID(post_id))
         if post is None or not can_see(viewer, post):
             raise NotFound("no such post")
@@ -182,7 +185,7 @@ class ForumStore:
             if str(post["author_id"]) != editor.user_id:
                 raise Forbidden("only the author can edit a post")
             if post["status"] == "removed":
-                raise Conflict("a removed post cannot be edited; you can appeal instead")
+                raise Conflict("a removed post cannot be edited")
             version = await conn.fetchval(q.EDIT_POST, post["id"], body)
             await conn.execute(q.INSERT_REVISION, post["id"], version, body)
             post = await q.fetch_one(conn, q.POST_BY_ID, post["id"])
@@ -196,6 +199,7 @@ class ForumStore:
         if reason not in REPORT_REASONS:
             raise ValidationError(f"reason must be one of {', '.join(REPORT_REASONS)}", field="reason")
         async with transaction(self._pool) as conn:
+            await self._require_can_write(conn, reporter)
             post = await q.fetch_one(conn, q.POST_BY_ID, uuid.UUID(post_id))
             if post is None or not can_see(reporter, post):
                 raise NotFound("no such post")
@@ -205,7 +209,9 @@ class ForumStore:
                                        reason, note, post["version"], post["body"])
             if report is None:
                 existing = await q.fetch_one(conn, q.REPORT_BY_REPORTER, post["id"], uuid.UUID(reporter.user_id))
-                return existing or {}, False
+                if existing is None:  # the conflicting report vanished between the two statements
+                    raise Conflict("report could not be recorded; try again")
+                return existing, False
             event = Event.create(
                 "report.created", key=str(post["id"]), producer=PRODUCER, trace_id=trace_id,
                 data={"report_id": str(report["id"]), "post_id": str(post["id"]), "reporter_id": reporter.user_id,
@@ -265,6 +271,19 @@ def can_see(viewer: Principal, post: dict) -> bool:
     if post["status"] == "deleted":
         return False
     return post["status"] == "published" or str(post["author_id"]) == viewer.user_id or viewer.role in STAFF_ROLES
+
+
+def visible_reasons(viewer: Principal, post: dict) -> list:
+    """Why a post was held or removed: full detail for staff, reason codes for its author, nothing for others.
+
+    Crisis assessments are private: other members never see them, and the author
+    sees the support message (a notification), not a label on their post.
+    """
+    if viewer.role in STAFF_ROLES:
+        return post["status_reasons"]
+    if str(post["author_id"]) == viewer.user_id:
+        return sorted({r.get("code") for r in post["status_reasons"] if r.get("code") not in (None, "crisis")})
+    return []
 
 
 def public_user(row: dict) -> dict:

@@ -16,6 +16,7 @@ from services.common.http import authenticate, client_address, read_json, text_f
 from services.common.logs import trace_id_var
 from services.common.tokens import Principal
 from services.forum.appkeys import CONFIG, LIMITS, SIGNER, STORE
+from services.forum.store import visible_reasons
 
 HANDLE = re.compile(r"^[A-Za-z0-9_.-]{3,32}$")
 SLUG = re.compile(r"^[a-z0-9-]{2,48}$")
@@ -122,13 +123,13 @@ async def create_thread(request: web.Request) -> web.Response:
     request.app[LIMITS].posts.check(author.user_id, "posts")
     thread, post = await request.app[STORE].create_thread(
         author, request.match_info["slug"], title, text, trace_id_var.get())
-    return web.json_response({"thread": _thread(thread), "post": _post(post)}, status=201)
+    return web.json_response({"thread": _thread(thread), "post": _post(post, author)}, status=201)
 
 
 async def get_thread(request: web.Request) -> web.Response:
     viewer = authenticate(request)
     thread, posts = await request.app[STORE].get_thread(viewer, uuid_param(request, "thread_id"))
-    return web.json_response({"thread": _thread(thread), "posts": [_post(p) for p in posts]})
+    return web.json_response({"thread": _thread(thread), "posts": [_post(p, viewer) for p in posts]})
 
 
 # --- posts -------------------------------------------------------------------
@@ -140,13 +141,13 @@ async def create_reply(request: web.Request) -> web.Response:
     text = text_field(body, "body", max_length=request.app[CONFIG].post_max_chars)
     request.app[LIMITS].posts.check(author.user_id, "posts")
     post = await request.app[STORE].add_reply(author, uuid_param(request, "thread_id"), text, trace_id_var.get())
-    return web.json_response({"post": _post(post)}, status=201)
+    return web.json_response({"post": _post(post, author)}, status=201)
 
 
 async def get_post(request: web.Request) -> web.Response:
     viewer = authenticate(request)
     post = await request.app[STORE].get_post(viewer, uuid_param(request, "post_id"))
-    return web.json_response({"post": _post(post)})
+    return web.json_response({"post": _post(post, viewer)})
 
 
 async def edit_post(request: web.Request) -> web.Response:
@@ -155,7 +156,7 @@ async def edit_post(request: web.Request) -> web.Response:
     text = text_field(body, "body", max_length=request.app[CONFIG].post_max_chars)
     request.app[LIMITS].posts.check(editor.user_id, "posts")
     post = await request.app[STORE].edit_post(editor, uuid_param(request, "post_id"), text, trace_id_var.get())
-    return web.json_response({"post": _post(post)})
+    return web.json_response({"post": _post(post, editor)})
 
 
 async def report_post(request: web.Request) -> web.Response:
@@ -181,11 +182,11 @@ def _thread(row: dict[str, Any]) -> dict[str, Any]:
             "author_id": str(row["author_id"]), "created_at": row["created_at"].isoformat()}
 
 
-def _post(row: dict[str, Any]) -> dict[str, Any]:
+def _post(row: dict[str, Any], viewer: Principal) -> dict[str, Any]:
     return {
         "id": str(row["id"]), "thread_id": str(row["thread_id"]), "author_id": str(row["author_id"]),
         "author": row["author_handle"], "body": row["body"], "version": row["version"], "status": row["status"],
-        "reasons": row["status_reasons"], "created_at": row["created_at"].isoformat(),
+        "reasons": visible_reasons(viewer, row), "created_at": row["created_at"].isoformat(),
         "updated_at": row["updated_at"].isoformat(),
     }
 

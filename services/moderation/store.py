@@ -7,6 +7,8 @@ from typing import Any
 
 import asyncpg
 
+from services.common.db import connection
+
 from services.common.errors import ValidationError
 from services.moderation import queries as q
 
@@ -22,7 +24,7 @@ class ModerationStore:
     async def queue(self, status: str = "open", limit: int = 100) -> list[dict[str, Any]]:
         if status not in QUEUE_STATUSES:
             raise ValidationError(f"status must be one of {', '.join(QUEUE_STATUSES)}", field="status")
-        async with self._pool.acquire() as conn:
+        async with connection(self._pool) as conn:
             rows = await conn.fetch(q.LIST_QUEUE, status, limit)
         return [
             {"id": str(r["id"]), "post_id": str(r["post_id"]), "community": r["community"],
@@ -35,7 +37,7 @@ class ModerationStore:
     async def escalations(self, status: str = "open", limit: int = 200) -> list[dict[str, Any]]:
         if status not in ESCALATION_STATUSES:
             raise ValidationError(f"status must be one of {', '.join(ESCALATION_STATUSES)}", field="status")
-        async with self._pool.acquire() as conn:
+        async with connection(self._pool) as conn:
             rows = await conn.fetch(q.LIST_ESCALATIONS, status, float(self._repage_seconds), limit)
         return [
             {"id": str(r["id"]), "post_id": str(r["post_id"]), "post_version": r["post_version"],

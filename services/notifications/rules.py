@@ -49,7 +49,7 @@ def plan(event: Event, resources: CrisisResources) -> list[Planned]:
         level = data["level"]
         support = {"post_id": data["post_id"], "crisis_line": resources.line,
                    "message": ("A member of our care team is reading your post and is here for you. "
-                               "You don't have to go through this alone. You can reply to staff from here.")}
+                               "You don't have to go through this alone, and our care team may reach out to you here.")}
         if level == "imminent":
             support["emergency"] = resources.emergency
         return [

@@ -8,6 +8,8 @@ from typing import Any
 
 import asyncpg
 
+from services.common.db import connection
+
 from services.common.envelope import Event
 from services.common.tokens import Principal
 from services.notifications import queries as q
@@ -37,7 +39,7 @@ class NotificationStore:
         self._pool = pool
 
     async def list_for(self, principal: Principal, limit: int = 100) -> list[dict[str, Any]]:
-        async with self._pool.acquire() as conn:
+        async with connection(self._pool) as conn:
             rows = await conn.fetch(q.LIST_FOR, uuid.UUID(principal.user_id), principal.role, limit)
         return [{"id": str(r["id"]), "type": r["type"], "data": json.loads(r["data"]),
                  "created_at": r["created_at"].isoformat(), "read": r["read_at"] is not None} for r in rows]

@@ -10,6 +10,7 @@ run in any order and beside ``make run``.
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -34,6 +35,18 @@ class Infra:
 
 
 @pytest.fixture(scope="session")
+def session_dir() -> Iterator[Path]:
+    """This session's own scratch directory.
+
+    Not pytest's ``tmp_path_factory``: pytest deletes all but the newest three
+    base temp dirs when a session starts, so a second pytest run on the machine
+    would delete the data directory of the PostgreSQL this run is using.
+    """
+    with tempfile.TemporaryDirectory(prefix="haven-tests-") as directory:
+        yield Path(directory)
+
+
+@pytest.fixture(scope="session")
 def kafka_libs() -> Path | None:
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         return None
@@ -41,19 +54,19 @@ def kafka_libs() -> Path | None:
 
 
 @pytest.fixture(scope="session")
-def infra(tmp_path_factory: pytest.TempPathFactory, kafka_libs: Path | None) -> Iterator[Infra]:
+def infra(session_dir: Path, kafka_libs: Path | None) -> Iterator[Infra]:
     started: list = []
     try:
         dsn = os.environ.get("DATABASE_URL", "")
         if not dsn:
-            postgres = EmbeddedPostgres(tmp_path_factory.mktemp("postgres"))
+            postgres = EmbeddedPostgres(session_dir / "postgres")
             postgres.start()
             started.append(postgres)
             dsn = postgres.dsn()
         bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
         if not bootstrap:
             assert kafka_libs is not None
-            kafka = EmbeddedKafka(tmp_path_factory.mktemp("kafka"), kafka_libs)
+            kafka = EmbeddedKafka(session_dir / "kafka", kafka_libs)
             kafka.start()
             started.append(kafka)
             bootstrap = kafka.bootstrap_servers
@@ -64,17 +77,17 @@ def infra(tmp_path_factory: pytest.TempPathFactory, kafka_libs: Path | None) -> 
 
 
 @pytest.fixture(scope="session")
-def token_keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    directory = tmp_path_factory.mktemp("keys")
+def token_keys(session_dir: Path) -> tuple[Path, Path]:
+    directory = session_dir / "keys"
     private, public = directory / "token.pem", directory / "token.pub.pem"
     generate_keypair(private, public)
     return private, public
 
 
 @pytest.fixture(scope="session")
-def marker_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def marker_model(session_dir: Path) -> tuple[Path, Path]:
     """A tiny Detoxify-format checkpoint whose abuse labels fire on a few marker words."""
-    return build_marker_checkpoint(tmp_path_factory.mktemp("model"))
+    return build_marker_checkpoint(session_dir / "model")
 
 
 async def isolated_database(admin_dsn: str) -> tuple[str, str]:

@@ -20,8 +20,8 @@ pytestmark = pytest.mark.skipif(bool(os.environ.get("KAFKA_BOOTSTRAP_SERVERS")),
 
 
 @pytest.fixture
-def own_kafka(tmp_path: Path, kafka_libs: Path):
-    kafka = EmbeddedKafka(tmp_path / "kafka", kafka_libs)
+def own_kafka(session_dir: Path, kafka_libs: Path):
+    kafka = EmbeddedKafka(session_dir / f"kafka-{uuid.uuid4().hex[:6]}", kafka_libs)
     kafka.start()
     yield kafka
     kafka.stop()

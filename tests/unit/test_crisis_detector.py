@@ -1,0 +1,172 @@
+"""Crisis rules (DESIGN.md "Moderation"): levels shaped like C-SSRS, and the hard negatives.
+
+Cases are written for this file. A case the detector gets wrong stays here as a strict
+xfail whose reason says what goes wrong: it is the to-do list for the rules.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from services.moderation.detectors.crisis import CrisisDetector
+
+
+def bug(reason: str):
+    return pytest.mark.xfail(strict=True, reason=f"bug: {reason}")
+
+
+POSITIVES = [
+    # imminent: plan + means + time now, or an overdose / attempt / self-harm in progress
+    ("I'm going to kill myself tonight, I have all my pills ready.", "imminent"),
+    ("I have a plan. I bought a rope and I'm doing it tonight.", "imminent"),
+    ("I just took all of my pills", "imminent"),
+    ("I took 30 pills an hour ago and I feel weird", "imminent"),
+    ("I think I'm overdosing, everything is spinning", "imminent"),
+    ("my friend is not breathing", "imminent"),
+    ("My friend isn't breathing and his lips are blue, what do I do", "imminent"),
+    ("My sister is overdosing right now", "imminent"),
+    ("I'm cutting right now and it's bleeding a lot", "imminent"),
+    ("me he tomado todas las pastillas", "imminent"),
+    ("me estoy muriendo, no puedo respirar", "imminent"),
+    # high: intent, a plan, preparations, goodbyes, stockpiling
+    ("Goodbye everyone, thank you for everything.", "high"),
+    ("By the time you read this I'll be gone.", "high"),
+    ("This is my last post here.", "high"),
+    ("I've been saving up my pills for weeks.", "high"),
+    ("I have been stockpiling my meds", "high"),
+    ("I have a plan.", "high"),
+    ("I wrote my suicide note last night", "high"),
+    ("esta noche me voy a matar", "high"),
+    ("esta es mi última noche", "high"),
+    # watch: a current wish to die, self-harm thoughts, no plan
+    ("Some days I just want to die", "watch"),
+    ("I don't want to wake up tomorrow", "watch"),
+    ("I wish I was dead", "watch"),
+    ("I keep having thoughts of killing myself", "watch"),
+    ("I want to hurt myself again", "watch"),
+    ("quiero morir", "watch"),
+    ("me quiero morir", "watch"),
+    ("ya no quiero vivir", "watch"),
+    # what the rules miss or under-rate
+    pytest.param("I want to die", "watch", marks=bug("'I want to die' matches an _INTENT pattern: gives high")),
+    pytest.param("She's not breathing", "imminent", marks=bug("_IN_PROGRESS needs a space before 's: no signal")),
+    pytest.param("He's turning blue and won't wake up", "imminent", marks=bug("contraction 's not matched: no signal")),
+    pytest.param("My roommate won't wake up and his lips are blue", "imminent",
+                 marks=bug("'won't wake up' / blue lips not covered: no signal")),
+    pytest.param("I am going to jump off the bridge tonight", "imminent",
+                 marks=bug("no 'jump' intent pattern: no signal")),
+    pytest.param("I've been in recovery for 3 years and tonight I'm going to take all my pills.", "imminent",
+                 marks=bug("'recovery' in _PAST silences the whole sentence: no signal")),
+    pytest.param("Nobody even asked if I was ok so tonight I'm taking all my pills", "imminent",
+                 marks=bug("'asked if' in _PAST silences the whole sentence: no signal")),
+    pytest.param("I used to think it would pass but I want to die", "watch",
+                 marks=bug("'used to' in _PAST silences the whole sentence: no signal")),
+    pytest.param("esta noche me voy a matar con las pastillas", "imminent",
+                 marks=bug("_MEANS has no Spanish words (pastillas): gives high")),
+    pytest.param("voy a tomarme todas las pastillas esta noche", "imminent",
+                 marks=bug("no Spanish 'take all the pills' intent: no signal")),
+    pytest.param("me tomé todas las pastillas", "imminent", marks=bug("Spanish preterite 'me tomé' missed: no signal")),
+    pytest.param("mi amigo no respira", "imminent", marks=bug("no Spanish 'not breathing' pattern: no signal")),
+    pytest.param("tengo un plan para matarme", "high", marks=bug("no Spanish 'I have a plan' pattern: no signal")),
+    pytest.param("estoy pensando en suicidarme", "watch", marks=bug("Spanish suicidal thoughts missed: no signal")),
+]
+
+HARD_NEGATIVES = [
+    "Two years ago I swallowed all my pills; today I'm 400 days clean",
+    "Two years ago I swallowed all my pills. Today I'm 400 days clean.",
+    "When I was using I wanted to die every day. Now I'm grateful to be here.",
+    "I used to stockpile pills, but I've been clean for 18 months.",
+    "this craving is killing me",
+    "this craving is fucking killing me",
+    "that test killed me",
+    "I could die of embarrassment, I cried at my first meeting",
+    "carry naloxone, never use alone",
+    "Test strips saved my friend. Please carry naloxone and never use alone.",
+    "my therapist asked if I have thoughts of suicide and I said no",
+    "fentanyl is in everything now",
+    "heroin, oxy, xanax, pills, all of it. that was my life.",
+    "I don't want to die, I want to get better",
+    "Día 90 sin consumir. Gracias a todos.",
+    "",
+    pytest.param("I'm dying to go to the gym", marks=bug("'I'm dying' is read as in progress: imminent")),
+    pytest.param("I'm dying laughing at this thread", marks=bug("'I'm dying' is read as in progress: imminent")),
+    pytest.param("me estoy muriendo de risa", marks=bug("'me estoy muriendo' idiom: imminent")),
+    pytest.param("I'm gonna die if I have to sit through another budget meeting",
+                 marks=bug("'I'm gonna die' idiom matches _INTENT: high")),
+    pytest.param("I'm going to end it with my boyfriend tonight", marks=bug("'end it' with a person: high")),
+    pytest.param("My counselor asked whether I have thoughts of suicide, and I told her no.",
+                 marks=bug("only 'asked if' is a retold-question marker, not 'asked whether': watch")),
+    pytest.param("In 2019 I took all my pills and woke up in the ICU.",
+                 marks=bug("past 'I took all ... pills' without a _PAST marker reads as in progress: imminent")),
+    pytest.param("Last year I took a whole bottle of pills.", marks=bug("'last year' is not a _PAST marker: imminent")),
+    pytest.param("I took all my sponsor's advice and it really helped.",
+                 marks=bug("'took all ... it' matches the overdose pattern: imminent")),
+    pytest.param("I have a plan for this weekend: two meetings and a call with my sponsor.",
+                 marks=bug("'I have a plan' needs no suicidal context: high")),
+    pytest.param("My dad is breathing on his own again, the ventilator came off yesterday.",
+                 marks=bug("'is breathing' is an in-progress alternative: imminent")),
+    pytest.param("Goodbye everyone, logging off for the night, see you tomorrow!",
+                 marks=bug("any 'goodbye everyone' is high")),
+]
+
+
+@pytest.fixture(scope="module")
+def detector() -> CrisisDetector:
+    return CrisisDetector()
+
+
+@pytest.mark.parametrize(("text", "level"), POSITIVES)
+def test_crisis_is_detected_at_its_level(detector, text, level):
+    signals = detector.detect(text)
+    assert [s.details["level"] for s in signals] == [level]
+
+
+@pytest.mark.parametrize("text", HARD_NEGATIVES)
+def test_hard_negative_gives_no_signal(detector, text):
+    assert detector.detect(text) == []
+
+
+def _positive_texts():
+    return [p.values[0] if hasattr(p, "values") else p[0] for p in POSITIVES if not hasattr(p, "marks")]
+
+
+@pytest.mark.parametrize("text", _positive_texts())
+def test_signal_shape_and_evidence_is_a_span_of_the_input(detector, text):
+    (signal,) = detector.detect(text)
+    assert signal.category == "crisis" and signal.detector == detector.name
+    assert 0.0 <= signal.score <= 1.0
+    assert isinstance(signal.details["method_detail"], bool)
+    assert signal.evidence and signal.evidence.lower() in text.lower()
+
+
+@bug("the detector rewrites ’ to ' before matching, so the evidence is not a span of the input")
+def test_evidence_is_a_span_even_with_typographic_apostrophes(detector):
+    text = "I’m going to kill myself tonight"
+    (signal,) = detector.detect(text)
+    assert signal.evidence.lower() in text.lower()
+
+
+def test_scores_rise_with_the_level(detector):
+    score = {lvl: detector.detect(text)[0].score
+             for text, lvl in [("I wish I was dead", "watch"), ("I have a plan.", "high"), ("I'm overdosing", "imminent")]}
+    assert score["watch"] < score["high"] < score["imminent"]
+
+
+def test_the_highest_level_wins_when_several_are_present(detector):
+    text = "I wish I was dead. I have a plan. My friend is not breathing."
+    assert [s.details["level"] for s in detector.detect(text)] == ["imminent"]
+
+
+def test_plan_means_and_time_make_imminent_but_plan_alone_is_high(detector):
+    assert detector.detect("I'm going to kill myself.")[0].details["level"] == "high"
+    assert detector.detect("I'm going to kill myself. I have the pills. Tonight.")[0].details["level"] == "imminent"
+
+
+def test_means_named_with_intent_are_method_detail(detector):
+    assert detector.detect("I've been saving up my pills.")[0].details["method_detail"] is True
+    assert detector.detect("I have a plan.")[0].details["method_detail"] is False
+
+
+def test_a_past_sentence_does_not_hide_a_present_one(detector):
+    text = "Two years ago I swallowed all my pills. Tonight I'm going to kill myself, the pills are right here."
+    assert [s.details["level"] for s in detector.detect(text)] == ["imminent"]
