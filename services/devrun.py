@@ -193,7 +193,9 @@ def main() -> int:
         stopping = True
         raise KeyboardInterrupt
 
+    # Installed explicitly: a shell that starts us in the background leaves SIGINT ignored.
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         environ = dict(os.environ)
         dsn, bootstrap = stack.start_infrastructure(environ)

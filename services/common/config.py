@@ -8,6 +8,7 @@ them all in one go instead of one restart per typo.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +54,9 @@ class EnvReader:
         try:
             value = float(raw)
         except ValueError:
-            self.problems.append(f"{name} must be a number, got {raw!r}")
+            value = math.nan
+        if not math.isfinite(value):
+            self.problems.append(f"{name} must be a finite number, got {raw!r}")
             return default
         return self._bounded(name, value, minimum, maximum, default)
 
@@ -108,7 +111,7 @@ class CommonConfig:
 
     @classmethod
     def read(cls, env: EnvReader, *, default_port: int) -> "CommonConfig":
-        return cls(
+        config = cls(
             database_url=env.text("DATABASE_URL", required=True),
             kafka_bootstrap_servers=env.text("KAFKA_BOOTSTRAP_SERVERS", required=True),
             topic_prefix=env.text("HAVEN_TOPIC_PREFIX", ""),
@@ -121,3 +124,6 @@ class CommonConfig:
             relay_poll_seconds=env.number("OUTBOX_POLL_SECONDS", 1.0, minimum=0.05, maximum=60),
             consumer_max_attempts=env.integer("CONSUMER_MAX_ATTEMPTS", 5, minimum=1, maximum=100),
         )
+        if config.db_pool_min > config.db_pool_max:
+            env.problems.append(f"DB_POOL_MIN ({config.db_pool_min}) must not exceed DB_POOL_MAX ({config.db_pool_max})")
+        return config

@@ -43,7 +43,9 @@ from services.common.topics import TopicNames, dlq
 log = logging.getLogger(__name__)
 
 NON_RETRYABLE: tuple[type[BaseException], ...] = (EventError,)
-OUTAGES: tuple[type[BaseException], ...] = (InfrastructureError, KafkaError, *CONNECTION_ERRORS)
+OUTAGES: tuple[type[BaseException], ...] = (
+    InfrastructureError, KafkaError, asyncpg.TooManyConnectionsError, *CONNECTION_ERRORS,
+)
 
 _INBOX_INSERT = """
 INSERT INTO inbox (consumer, event_id, event_type) VALUES ($1, $2, $3)
@@ -242,10 +244,13 @@ class ConsumerLoop:
 
 
 def _decode(record: ConsumerRecord) -> Event | EventError:
+    """Never raises: whatever a record holds, it is an event or poison for the DLQ."""
     try:
         return Event.from_json(record.value)
     except EventError as e:
         return e
+    except Exception as e:  # noqa: BLE001 - a hostile record must not stop the partition
+        return EventError(f"undecodable event: {e.__class__.__name__}")
 
 
 async def _close_quietly(consumer) -> None:

@@ -25,7 +25,11 @@ class EventSchema:
 
     major: int
     required: dict[str, Any]
+    choices: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
+
+DECISION_OUTCOMES = ("published", "held", "removed")
+CRISIS_LEVELS = ("watch", "high", "imminent")
 
 _POST = {"post_id": STR, "thread_id": STR, "community": STR, "author_id": STR, "version": INT, "body": STR}
 
@@ -43,9 +47,11 @@ SCHEMAS: dict[str, EventSchema] = {
         1,
         {"decision_id": STR, "post_id": STR, "version": INT, "author_id": STR, "community": STR,
          "outcome": STR, "reasons": LIST, "scores": DICT, "policy_version": STR, "model": STR},
+        {"outcome": DECISION_OUTCOMES},
     ),
     "escalation.opened": EventSchema(
-        1, {"escalation_id": STR, "post_id": STR, "author_id": STR, "level": STR, "opened_at": STR}
+        1, {"escalation_id": STR, "post_id": STR, "author_id": STR, "level": STR, "opened_at": STR},
+        {"level": CRISIS_LEVELS},
     ),
     "escalation.acknowledged": EventSchema(1, {"escalation_id": STR, "post_id": STR, "by": STR}),
     "escalation.repaged": EventSchema(1, {"escalation_id": STR, "post_id": STR, "tier": INT}),
@@ -53,8 +59,6 @@ SCHEMAS: dict[str, EventSchema] = {
     "action.taken": EventSchema(1, {"action_id": STR, "action": STR, "user_id": STR}),
 }
 
-DECISION_OUTCOMES = ("published", "held", "removed")
-CRISIS_LEVELS = ("watch", "high", "imminent")
 
 
 def utc_now_iso() -> str:
@@ -75,6 +79,8 @@ class Event:
     @classmethod
     def create(cls, type: str, *, key: str, data: dict[str, Any], producer: str, trace_id: str = "") -> "Event":
         """A new event with a fresh id; validates ``data`` so a producer cannot emit garbage."""
+        if type not in SCHEMAS:
+            raise EventError(f"unknown event type {type!r}")
         event = cls(
             id=str(uuid.uuid4()),
             type=type,
@@ -98,7 +104,7 @@ class Event:
             raise EventError("empty message (tombstone)")
         try:
             obj = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        except (ValueError, RecursionError) as e:  # bad UTF-8/JSON, 4300+ digit ints, absurd nesting
             raise EventError(f"undecodable event: {e.__class__.__name__}") from e
         if not isinstance(obj, dict):
             raise EventError("event is not a JSON object")
@@ -131,3 +137,8 @@ def validate_data(type: str, version: int, data: dict[str, Any]) -> None:
             raise EventError(f"{type}: data.{name} has the wrong type")
         if not isinstance(value, kind):
             raise EventError(f"{type}: data.{name} has the wrong type")
+        if isinstance(value, list) and not all(isinstance(item, dict) for item in value):
+            raise EventError(f"{type}: data.{name} must be a list of objects")
+    for name, allowed in schema.choices.items():
+        if data[name] not in allowed:
+            raise EventError(f"{type}: data.{name} must be one of {', '.join(allowed)}")

@@ -282,7 +282,7 @@ def visible_reasons(viewer: Principal, post: dict) -> list:
     if viewer.role in STAFF_ROLES:
         return post["status_reasons"]
     if str(post["author_id"]) == viewer.user_id:
-        return sorted({r.get("code") for r in post["status_reasons"] if r.get("code") not in (None, "crisis")})
+        return sorted({r["code"] for r in post["status_reasons"] if r.get("code") and not r.get("private")})
     return []
 
 

@@ -18,13 +18,18 @@ from typing import Any
 
 from services.moderation.signals import Signal
 
-# Words that aim a text at a person: second person or an @mention.
-_AIMED = re.compile(r"(?:\byou\b|\byou'?re\b|\byour\b|\bu\b|\bur\b|\by'?all\b|@\w+|\btú\b|\bte\b|\beres\b)", re.IGNORECASE)
+# Words that aim a text at a person: second person or an @mention ("thank you" and
+# "U.S." are not targets). Spanish "tu" is often written without its accent.
+_AIMED = re.compile(
+    r"(?:(?<!thank )\byou\b|\byou'?re\b|\byour\b|\bu\b(?!\.)|\bur\b|@\w+|\bt[úu]\b|\bte\b|\beres\b)",
+    re.IGNORECASE,
+)
 ABUSE_LABELS = ("toxicity", "severe_toxicity", "insult", "identity_attack", "identity_hate", "toxic", "severe_toxic",
                 "insult", "obscene")
 THREAT_LABELS = ("threat",)
 PAGING_LEVELS = ("high", "imminent")
 
+LEVEL_ORDER = {"watch": 0, "high": 1, "imminent": 2}
 PRIORITY = {"imminent": 100, "high": 90, "watch": 80, "threat": 70, "abuse": 60, "report": 40}
 
 
@@ -54,21 +59,28 @@ def decide(policy: Policy, text: str, signals: list[Signal]) -> Decision:
     reasons: list[dict[str, Any]] = []
     hold = False
     level: str | None = None
+    aimed = bool(_AIMED.search(text))
+    crisis = [s for s in signals if s.category == "crisis"]
+    for signal in crisis:
+        this_level = signal.details.get("level")
+        if LEVEL_ORDER.get(this_level, -1) > LEVEL_ORDER.get(level, -1):
+            level = this_level
+        # Private: the crisis assessment is for staff; members (the author included) never see it.
+        reasons.append(_reason("crisis", signal, level=this_level, private=True))
+        if signal.details.get("method_detail"):
+            hold = True
+            reasons.append(_reason("safety_review", signal))
     for signal in signals:
-        if signal.category == "crisis":
-            level = signal.details.get("level")
-            reasons.append(_reason("crisis", signal, level=level))
-            if signal.details.get("method_detail"):
-                hold = True
-                reasons.append(_reason("crisis_method_detail", signal))
-        elif signal.category == "toxicity":
-            label = signal.details.get("label", "")
-            if label in THREAT_LABELS and signal.score >= policy.threat_hold:
-                hold = True
-                reasons.append(_reason("threat", signal))
-            elif label in ABUSE_LABELS and signal.score >= policy.toxicity_hold and _AIMED.search(text):
-                hold = True
-                reasons.append(_reason("abuse", signal))
+        if signal.category != "toxicity":
+            continue
+        label = signal.details.get("label", "")
+        # "I'm going to kill myself" scores as a threat; a threat against oneself is a crisis, not abuse.
+        if label in THREAT_LABELS and signal.score >= policy.threat_hold and (aimed or not crisis):
+            hold = True
+            reasons.append(_reason("threat", signal))
+        elif label in ABUSE_LABELS and signal.score >= policy.toxicity_hold and aimed:
+            hold = True
+            reasons.append(_reason("abuse", signal))
     priority = max([PRIORITY.get(level or "", 0)] + [PRIORITY.get(r["code"], 0) for r in reasons])
     return Decision("held" if hold else "published", reasons, level, priority)
 

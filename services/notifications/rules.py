@@ -36,7 +36,8 @@ class CrisisResources:
 def plan(event: Event, resources: CrisisResources) -> list[Planned]:
     data = event.data
     if event.type == "decision.made" and data["outcome"] in ("held", "removed"):
-        reasons = sorted({r.get("code", "") for r in data["reasons"] if r.get("code")})
+        # Reasons marked private (the crisis assessment) are for staff, never for members.
+        reasons = sorted({r["code"] for r in data["reasons"] if r.get("code") and not r.get("private")})
         return [
             Planned(Recipient(user_id=data["author_id"]), f"post.{data['outcome']}",
                     {"post_id": data["post_id"], "version": data["version"], "reasons": reasons,

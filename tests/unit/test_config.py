@@ -93,7 +93,6 @@ def test_number_parses_and_bounds(raw, ok):
     assert value == (float(raw) if ok else 0.5)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: float('nan') passes both bounds checks (all comparisons with NaN are False)")
 def test_number_rejects_nan():
     env = EnvReader({"X": "nan"})
     env.number("X", 0.5, minimum=0.0, maximum=1.0)
@@ -218,13 +217,11 @@ def test_forum_bounds(base_env, name, value):
         ForumConfig.from_env({**base_env, name: value})
 
 
-@pytest.mark.xfail(strict=True, reason="bug: DB_POOL_MIN > DB_POOL_MAX passes config; asyncpg fails later with ValueError")
 def test_pool_min_above_pool_max_is_a_config_problem(base_env):
     with pytest.raises(ConfigError, match="DB_POOL_MIN"):
         ForumConfig.from_env({**base_env, "DB_POOL_MIN": "50", "DB_POOL_MAX": "10"})
 
 
-@pytest.mark.xfail(strict=True, reason="bug: POLICY_TOXICITY_HOLD=nan is accepted and then no score ever holds")
 def test_nan_threshold_is_a_config_problem(base_env):
     with pytest.raises(ConfigError, match="POLICY_TOXICITY_HOLD"):
         ModerationConfig.from_env({**base_env, "POLICY_TOXICITY_HOLD": "nan"})

@@ -60,8 +60,6 @@ def test_an_event_error_caused_by_an_outage_is_still_poison():
         assert classify_failure(error) is Failure.POISON
 
 
-@pytest.mark.xfail(strict=True, reason="weakness: TooManyConnectionsError (SQLSTATE 53300) is an outage, "
-                                       "but counts as ERROR, so good events reach the DLQ after max_attempts")
 def test_too_many_connections_is_an_outage():
     assert classify_failure(asyncpg.exceptions.TooManyConnectionsError("too many clients")) is Failure.OUTAGE
 
@@ -72,8 +70,6 @@ def test_a_bad_record_decodes_to_poison_instead_of_raising(value):
     assert isinstance(decoded, EventError) and classify_failure(decoded) is Failure.POISON
 
 
-@pytest.mark.xfail(strict=True, reason="bug: _decode catches only EventError; from_json lets RecursionError/ValueError "
-                                       "out, which escapes ConsumerLoop.run() and stops the consumer on every restart")
 @pytest.mark.parametrize("value", [b"[" * 100_000, b'{"a": 1' + b"0" * 5000 + b"}"], ids=["deep-nesting", "huge-int"])
 def test_a_hostile_record_decodes_to_poison_instead_of_raising(value):
     assert isinstance(_decode(SimpleNamespace(value=value)), EventError)

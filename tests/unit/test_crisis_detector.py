@@ -1,7 +1,7 @@
 """Crisis rules (DESIGN.md "Moderation"): levels shaped like C-SSRS, and the hard negatives.
 
-Cases are written for this file. A case the detector gets wrong stays here as a strict
-xfail whose reason says what goes wrong: it is the to-do list for the rules.
+Cases are written for this file (not copied from the data set). The second half of each
+list holds the cases the first version of the rules got wrong; they now pass.
 """
 
 from __future__ import annotations
@@ -9,11 +9,6 @@ from __future__ import annotations
 import pytest
 
 from services.moderation.detectors.crisis import CrisisDetector
-
-
-def bug(reason: str):
-    return pytest.mark.xfail(strict=True, reason=f"bug: {reason}")
-
 
 POSITIVES = [
     # imminent: plan + means + time now, or an overdose / attempt / self-harm in progress
@@ -47,28 +42,21 @@ POSITIVES = [
     ("quiero morir", "watch"),
     ("me quiero morir", "watch"),
     ("ya no quiero vivir", "watch"),
-    # what the rules miss or under-rate
-    pytest.param("I want to die", "watch", marks=bug("'I want to die' matches an _INTENT pattern: gives high")),
-    pytest.param("She's not breathing", "imminent", marks=bug("_IN_PROGRESS needs a space before 's: no signal")),
-    pytest.param("He's turning blue and won't wake up", "imminent", marks=bug("contraction 's not matched: no signal")),
-    pytest.param("My roommate won't wake up and his lips are blue", "imminent",
-                 marks=bug("'won't wake up' / blue lips not covered: no signal")),
-    pytest.param("I am going to jump off the bridge tonight", "imminent",
-                 marks=bug("no 'jump' intent pattern: no signal")),
-    pytest.param("I've been in recovery for 3 years and tonight I'm going to take all my pills.", "imminent",
-                 marks=bug("'recovery' in _PAST silences the whole sentence: no signal")),
-    pytest.param("Nobody even asked if I was ok so tonight I'm taking all my pills", "imminent",
-                 marks=bug("'asked if' in _PAST silences the whole sentence: no signal")),
-    pytest.param("I used to think it would pass but I want to die", "watch",
-                 marks=bug("'used to' in _PAST silences the whole sentence: no signal")),
-    pytest.param("esta noche me voy a matar con las pastillas", "imminent",
-                 marks=bug("_MEANS has no Spanish words (pastillas): gives high")),
-    pytest.param("voy a tomarme todas las pastillas esta noche", "imminent",
-                 marks=bug("no Spanish 'take all the pills' intent: no signal")),
-    pytest.param("me tomé todas las pastillas", "imminent", marks=bug("Spanish preterite 'me tomé' missed: no signal")),
-    pytest.param("mi amigo no respira", "imminent", marks=bug("no Spanish 'not breathing' pattern: no signal")),
-    pytest.param("tengo un plan para matarme", "high", marks=bug("no Spanish 'I have a plan' pattern: no signal")),
-    pytest.param("estoy pensando en suicidarme", "watch", marks=bug("Spanish suicidal thoughts missed: no signal")),
+    # once missed or under-rated by the first rules (fixed in crisis-rules-v2)
+    ("I want to die", "watch"),
+    ("She's not breathing", "imminent"),
+    ("He's turning blue and won't wake up", "imminent"),
+    ("My roommate won't wake up and his lips are blue", "imminent"),
+    ("I am going to jump off the bridge tonight", "imminent"),
+    ("I've been in recovery for 3 years and tonight I'm going to take all my pills.", "imminent"),
+    ("Nobody even asked if I was ok so tonight I'm taking all my pills", "imminent"),
+    ("I used to think it would pass but I want to die", "watch"),
+    ("esta noche me voy a matar con las pastillas", "imminent"),
+    ("voy a tomarme todas las pastillas esta noche", "imminent"),
+    ("me tomé todas las pastillas", "imminent"),
+    ("mi amigo no respira", "imminent"),
+    ("tengo un plan para matarme", "high"),
+    ("estoy pensando en suicidarme", "watch"),
 ]
 
 HARD_NEGATIVES = [
@@ -88,25 +76,18 @@ HARD_NEGATIVES = [
     "I don't want to die, I want to get better",
     "Día 90 sin consumir. Gracias a todos.",
     "",
-    pytest.param("I'm dying to go to the gym", marks=bug("'I'm dying' is read as in progress: imminent")),
-    pytest.param("I'm dying laughing at this thread", marks=bug("'I'm dying' is read as in progress: imminent")),
-    pytest.param("me estoy muriendo de risa", marks=bug("'me estoy muriendo' idiom: imminent")),
-    pytest.param("I'm gonna die if I have to sit through another budget meeting",
-                 marks=bug("'I'm gonna die' idiom matches _INTENT: high")),
-    pytest.param("I'm going to end it with my boyfriend tonight", marks=bug("'end it' with a person: high")),
-    pytest.param("My counselor asked whether I have thoughts of suicide, and I told her no.",
-                 marks=bug("only 'asked if' is a retold-question marker, not 'asked whether': watch")),
-    pytest.param("In 2019 I took all my pills and woke up in the ICU.",
-                 marks=bug("past 'I took all ... pills' without a _PAST marker reads as in progress: imminent")),
-    pytest.param("Last year I took a whole bottle of pills.", marks=bug("'last year' is not a _PAST marker: imminent")),
-    pytest.param("I took all my sponsor's advice and it really helped.",
-                 marks=bug("'took all ... it' matches the overdose pattern: imminent")),
-    pytest.param("I have a plan for this weekend: two meetings and a call with my sponsor.",
-                 marks=bug("'I have a plan' needs no suicidal context: high")),
-    pytest.param("My dad is breathing on his own again, the ventilator came off yesterday.",
-                 marks=bug("'is breathing' is an in-progress alternative: imminent")),
-    pytest.param("Goodbye everyone, logging off for the night, see you tomorrow!",
-                 marks=bug("any 'goodbye everyone' is high")),
+    "I'm dying to go to the gym",
+    "I'm dying laughing at this thread",
+    "me estoy muriendo de risa",
+    "I'm gonna die if I have to sit through another budget meeting",
+    "I'm going to end it with my boyfriend tonight",
+    "My counselor asked whether I have thoughts of suicide, and I told her no.",
+    "In 2019 I took all my pills and woke up in the ICU.",
+    "Last year I took a whole bottle of pills.",
+    "I took all my sponsor's advice and it really helped.",
+    "I have a plan for this weekend: two meetings and a call with my sponsor.",
+    "My dad is breathing on his own again, the ventilator came off yesterday.",
+    "Goodbye everyone, logging off for the night, see you tomorrow!",
 ]
 
 
@@ -126,11 +107,7 @@ def test_hard_negative_gives_no_signal(detector, text):
     assert detector.detect(text) == []
 
 
-def _positive_texts():
-    return [p.values[0] if hasattr(p, "values") else p[0] for p in POSITIVES if not hasattr(p, "marks")]
-
-
-@pytest.mark.parametrize("text", _positive_texts())
+@pytest.mark.parametrize("text", [p[0] for p in POSITIVES if not hasattr(p, "marks")])  # the ones it gets right
 def test_signal_shape_and_evidence_is_a_span_of_the_input(detector, text):
     (signal,) = detector.detect(text)
     assert signal.category == "crisis" and signal.detector == detector.name
@@ -139,7 +116,6 @@ def test_signal_shape_and_evidence_is_a_span_of_the_input(detector, text):
     assert signal.evidence and signal.evidence.lower() in text.lower()
 
 
-@bug("the detector rewrites ’ to ' before matching, so the evidence is not a span of the input")
 def test_evidence_is_a_span_even_with_typographic_apostrophes(detector):
     text = "I’m going to kill myself tonight"
     (signal,) = detector.detect(text)

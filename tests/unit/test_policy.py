@@ -48,7 +48,7 @@ def test_only_high_and_imminent_page_crisis_staff(level, pages):
 def test_crisis_with_present_method_detail_is_held(level):
     decision = decide(Policy(), "text", [crisis(level, method=True)])
     assert decision.outcome == "held"
-    assert "crisis_method_detail" in codes(decision)
+    assert "safety_review" in codes(decision)
 
 
 @pytest.mark.parametrize("level", LEVELS)
@@ -105,14 +105,12 @@ def test_unknown_toxicity_label_never_holds():
     assert decide(Policy(), "you", [tox("sexual_explicit_v9", 1.0)]).outcome == "published"
 
 
-@pytest.mark.xfail(strict=True, reason="weakness: _AIMED treats 'thank you' / 'U.S.' / generic 'you' as a target")
 @pytest.mark.parametrize("text", ["Thank you all for listening, this fucking craving is brutal",
                                   "fuck the U.S. insurance system, rehab costs a fortune"])
 def test_swearing_that_only_mentions_you_in_passing_is_not_abuse(text):
     assert decide(Policy(), text, [tox("toxicity", 0.95)]).outcome == "published"
 
 
-@pytest.mark.xfail(strict=True, reason="weakness: _AIMED misses unaccented Spanish 'tu' (common in informal writing)")
 def test_spanish_insult_with_unaccented_tu_is_abuse():
     assert decide(Policy(), "pendejo, tu opinión no vale una mierda", [tox("insult", 0.95)]).outcome == "held"
 
@@ -163,7 +161,6 @@ def test_priority_is_the_highest_of_all_reasons():
     assert set(codes(combined)) == {"abuse", "crisis", "threat"}
 
 
-@pytest.mark.xfail(strict=True, reason="bug: with several crisis signals the LAST level wins, not the highest")
 def test_several_crisis_signals_escalate_at_the_highest_level():
     decision = decide(Policy(), "x", [crisis("imminent"), crisis("watch")])
     assert decision.escalation_level == "imminent"
@@ -183,9 +180,17 @@ def test_no_combination_of_signals_is_ever_removed():
         decision = decide(policy, text, signals)
         assert decision.outcome in ("published", "held"), (signals, text)
         held_for_crisis = bool(c and c[1])
-        held_for_tox = bool(t) and (t[1] >= policy.threat_hold if t[0] == "threat"
+        # A threat with a crisis signal and no target is a threat against oneself: a crisis, not abuse.
+        held_for_tox = bool(t) and (t[1] >= policy.threat_hold and (text in AIMED or not c) if t[0] == "threat"
                                     else t[1] >= policy.toxicity_hold and text in AIMED)
         assert (decision.outcome == "held") == (held_for_crisis or held_for_tox), (signals, text, policy)
         assert decision.escalation_level == (c[0] if c else None)
         checked += 1
     assert checked == len(crisis_options) * len(tox_options) * 2 * len(policies)
+
+
+def test_a_threat_against_oneself_is_a_crisis_not_abuse():
+    text = "I'm going to kill myself tonight"
+    decision = decide(Policy(), text, [crisis("high", method=False), tox("threat", 0.95)])
+    assert decision.outcome == "published" and decision.escalation_level == "high"
+    assert decide(Policy(), "I'm going to kill you", [tox("threat", 0.95)]).outcome == "held"
