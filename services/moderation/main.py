@@ -17,7 +17,7 @@ from pathlib import Path
 from aiohttp import web
 
 from services.common.consumer import ConsumerLoop
-from services.common.http import READINESS, new_app
+from services.common.http import new_app
 from services.common.resources import POOL, PRODUCER, TOPICS, consumer_ctx, pool_ctx, producer_ctx, relay_ctx
 from services.common.tokens import TokenVerifier
 from services.common.topics import FORUM_POSTS, FORUM_REPORTS, TopicNames

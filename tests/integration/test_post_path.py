@@ -214,3 +214,23 @@ async def _read_event(stack: Stack, topic: str, post_id: str) -> Event:
     finally:
         await consumer.stop()
     raise AssertionError(f"no event for {post_id} on {topic}")
+
+
+async def test_logs_never_carry_post_bodies_or_passwords(stack: Stack, caplog) -> None:
+    import logging
+
+    from tests.support.stack import PASSWORD
+
+    caplog.set_level(logging.DEBUG, logger="services")
+    caplog.set_level(logging.INFO)
+    author = await stack.register()
+    body = f"a private detail only the author wrote {uuid.uuid4().hex}"
+    created = await stack.start_thread(author, body, title="private title marker")
+    crisis = await stack.start_thread(author, CRISIS + " " + uuid.uuid4().hex[:8])
+    await eventually(lambda: _decided(stack, author, created["post"]["id"]), what="decision")
+    await eventually(lambda: _decided(stack, author, crisis["post"]["id"]), what="crisis decision")
+    await stack.forum.post("/v1/auth/login", json={"handle": author.handle, "password": "wrong password here"})
+    logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    assert caplog.records, "the flow logged nothing at all: the check would prove nothing"
+    for secret in (body, "private title marker", CRISIS, PASSWORD, "wrong password here", author.token):
+        assert secret not in logged

