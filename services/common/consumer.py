@@ -139,6 +139,11 @@ class ConsumerLoop:
                 log.warning("consumer %s lost Kafka (%s); reconnecting in %.1fs", self.name, e.__class__.__name__, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+            except Exception:  # noqa: BLE001 - the loop must outlive any bug; uncommitted records come again
+                self.stats.reconnects += 1
+                log.exception("consumer %s failed unexpectedly; restarting in %.1fs", self.name, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
             finally:
                 self.connected.clear()
                 await _close_quietly(consumer)

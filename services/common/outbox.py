@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
 import asyncpg
@@ -61,6 +62,7 @@ LIMIT $1
 FOR UPDATE SKIP LOCKED
 """
 _MARK_SENT = "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])"
+PURGE_EVERY_SECONDS = 600.0
 _PURGE = "DELETE FROM outbox WHERE sent_at < now() - make_interval(secs => $1)"
 
 
@@ -102,6 +104,7 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._retain_sent_seconds = retain_sent_seconds
         self._send_timeout = send_timeout
+        self._next_purge = 0.0
         self._wakeup = asyncio.Event()
         self._running = True
         self.stats = RelayStats()
@@ -131,7 +134,8 @@ class OutboxRelay:
                     continue
                 if sent == self._batch_size:
                     continue  # more may be waiting: no sleep
-                if sent == 0 and self.stats.batches % 500 == 0:
+                if sent == 0 and time.monotonic() >= self._next_purge:
+                    self._next_purge = time.monotonic() + PURGE_EVERY_SECONDS
                     await self._purge_old()
                 await self._sleep(self._poll_seconds)
         finally:

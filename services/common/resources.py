@@ -133,9 +133,17 @@ def consumer_ctx(key: web.AppKey[ConsumerLoop], make_loop: Callable[[web.Applica
         loop = make_loop(app)
         app[key] = loop
         app[METRICS].registry.register(_ConsumerCollector(loop))
+        app[READINESS][f"consumer:{loop.name}"] = _connected(loop)
         return loop
 
     return background_ctx("consumer", make)
+
+
+def _connected(loop: ConsumerLoop):
+    async def check() -> bool:
+        return loop.connected.is_set()
+
+    return check
 
 
 class _RelayCollector:

@@ -71,6 +71,9 @@ def decide(policy: Policy, text: str, signals: list[Signal]) -> Decision:
             hold = True
             reasons.append(_reason("safety_review", signal))
     for signal in signals:
+        if signal.category == "model_unavailable":
+            hold = True  # fail closed: without the model, a human decides
+            reasons.append(_reason("automated_review_unavailable", signal))
         if signal.category != "toxicity":
             continue
         label = signal.details.get("label", "")

@@ -50,8 +50,21 @@ class Detectors:
         return f"{self.toxicity.model_name}+{self.crisis.name}"
 
     async def run(self, texts: list[str]) -> list[list[Signal]]:
+        """Crisis rules first; a failing model never keeps a crisis from escalating.
+
+        If Detoxify fails, each post gets a ``model_unavailable`` signal instead of
+        scores: the policy holds it for a human (fail closed) while any crisis
+        signal still escalates at once.
+        """
         crisis = [self.crisis.detect(text) for text in texts]
-        scores = await self.toxicity.score(texts)
+        try:
+            scores = await self.toxicity.score(texts)
+        except Exception as e:  # noqa: BLE001 - any model failure: degrade, never drop the crisis path
+            log.error("toxicity model failed on a batch of %d: %s; holding them for review", len(texts),
+                      e.__class__.__name__)
+            unavailable = Signal("model_unavailable", 1.0, f"toxicity model error: {e.__class__.__name__}",
+                                 self.toxicity.model_name)
+            return [found + [unavailable] for found in crisis]
         return [found + _toxicity_signals(score, self.toxicity.model_name) for found, score in zip(crisis, scores)]
 
 

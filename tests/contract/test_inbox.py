@@ -12,7 +12,7 @@ import json
 import uuid
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from services.common.consumer import ConsumerLoop
 from services.common.envelope import Event
@@ -20,6 +20,7 @@ from services.common.errors import EventError
 from services.common.kafka import make_producer
 from services.common.topics import FORUM_POSTS, dlq
 from tests.contract.conftest import SchemaUnderTest
+from tests.support.topics import read_topic
 from tests.support.waiting import eventually
 
 
@@ -113,7 +114,7 @@ async def test_poison_goes_to_the_dlq_and_the_partition_moves_on(service_schema:
     assert sorted(handler.committed) == sorted([before.id, after.id])
     assert consumer.stats.dead_lettered == 2
     assert handler.attempts[bad.id] == 1, "a non-retryable error must not be retried"
-    dead = await _read(sut, sut.topics.name(dlq(FORUM_POSTS)), 2)
+    dead = await read_topic(sut.isolation.bootstrap_servers, sut.topics.name(dlq(FORUM_POSTS)), expected=2)
     errors = sorted(json.loads(d)["error"].split(":")[0] for d in dead)
     assert errors == ["EventError", "EventError"]
 
@@ -128,19 +129,3 @@ async def test_offsets_are_committed_after_the_effect(service_schema: SchemaUnde
     consumer = await _run(sut, handler, [(later.key.encode(), later.to_json())], handled=1)
     assert handler.committed == [later.id]
     assert consumer.stats.duplicates == 0, "committed offsets were not honoured"
-
-
-async def _read(sut: SchemaUnderTest, topic: str, expected: int) -> list[bytes]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=sut.isolation.bootstrap_servers,
-                                auto_offset_reset="earliest", enable_auto_commit=False, group_id=None)
-    await consumer.start()
-    values: list[bytes] = []
-    try:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 20
-        while len(values) < expected and loop.time() < deadline:
-            for records in (await consumer.getmany(timeout_ms=300)).values():
-                values += [r.value for r in records]
-    finally:
-        await consumer.stop()
-    return values

@@ -10,14 +10,13 @@ import asyncio
 import uuid
 from collections import defaultdict
 
-from aiokafka import AIOKafkaConsumer
-
 from services.common import outbox
 from services.common.envelope import Event
 from services.common.kafka import make_producer
 from services.common.outbox import OutboxRelay
 from services.common.topics import FORUM_POSTS
 from tests.contract.conftest import SchemaUnderTest
+from tests.support.topics import read_topic
 from tests.support.waiting import eventually
 
 
@@ -39,23 +38,10 @@ async def _stop_relay(relay: OutboxRelay, task: asyncio.Task, producer) -> None:
     await producer.stop()
 
 
-async def _consume(sut: SchemaUnderTest, expected: int, timeout: float = 60.0) -> list[Event]:
-    consumer = AIOKafkaConsumer(sut.topics.name(FORUM_POSTS), bootstrap_servers=sut.isolation.bootstrap_servers,
-                                auto_offset_reset="earliest", enable_auto_commit=False, group_id=None)
-    await consumer.start()
-    events: list[Event] = []
-    try:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while len(events) < expected and loop.time() < deadline:
-            for records in (await consumer.getmany(timeout_ms=300)).values():
-                events += [Event.from_json(r.value) for r in records]
-        # Anything more would be a duplicate: give it a moment to show up.
-        for records in (await consumer.getmany(timeout_ms=1500)).values():
-            events += [Event.from_json(r.value) for r in records]
-    finally:
-        await consumer.stop()
-    return events
+async def _consume(sut: SchemaUnderTest, expected: int) -> list[Event]:
+    values = await read_topic(sut.isolation.bootstrap_servers, sut.topics.name(FORUM_POSTS), expected=expected,
+                              timeout=60, linger=1.5)  # anything past ``expected`` would be a duplicate
+    return [Event.from_json(value) for value in values]
 
 
 async def test_a_row_that_commits_late_is_still_published(service_schema: SchemaUnderTest) -> None:

@@ -108,7 +108,7 @@ async def test_edit_is_remoderated_and_a_stale_decision_never_overwrites_it(stac
     author, other = await stack.register(), await stack.register()
     created = await stack.start_thread(author, "first version of my story")
     post_id = created["post"]["id"]
-    await eventually(lambda: _status(stack, other, post_id, "published"), what="v1 published")
+    await eventually(lambda: stack.has_status(other, post_id, "published"), what="v1 published")
 
     edited = await stack.forum.patch(f"/v1/posts/{post_id}", json={"body": "second version"}, headers=author.auth)
     assert edited.status == 200
@@ -116,7 +116,7 @@ async def test_edit_is_remoderated_and_a_stale_decision_never_overwrites_it(stac
     # Pending again: hidden from others, who therefore cannot even find it to edit.
     await _error(await stack.forum.patch(f"/v1/posts/{post_id}", json={"body": "mine now"}, headers=other.auth), 404)
 
-    await eventually(lambda: _status(stack, other, post_id, "published"), what="v2 published")
+    await eventually(lambda: stack.has_status(other, post_id, "published"), what="v2 published")
     # Then a decision for version 1 arrives late (new event id, so the inbox lets it through): ignored.
     stale = Event.create("decision.made", key=post_id, producer="moderation", data={
         "decision_id": str(uuid.uuid4()), "post_id": post_id, "version": 1, "author_id": author.id,
@@ -141,7 +141,7 @@ async def test_reports_count_once_per_account(stack: Stack) -> None:
     moderator = await stack.staff("moderator")
     created = await stack.start_thread(author, "a post someone dislikes")
     post_id = created["post"]["id"]
-    await eventually(lambda: _status(stack, reporter, post_id, "published"), what="published")
+    await eventually(lambda: stack.has_status(reporter, post_id, "published"), what="published")
     url = f"/v1/posts/{post_id}/reports"
     first = await stack.forum.post(url, json={"reason": "harassment", "note": "rude"}, headers=reporter.auth)
     assert first.status == 201
@@ -161,10 +161,6 @@ async def test_reports_count_once_per_account(stack: Stack) -> None:
                                    uuid.UUID(post_id)) == 1
 
 
-async def _status(stack: Stack, user, post_id: str, status: str) -> bool:
-    return await stack.post_status(user, post_id) == status
-
-
 async def _inbox_has(stack: Stack, event_id: str) -> bool:
     return bool(await stack.db.fetchval("SELECT count(*) FROM forum.inbox WHERE event_id = $1",
                                         uuid.UUID(event_id)))
@@ -175,7 +171,7 @@ async def test_privacy_of_reasons_and_replies_to_hidden_threads(stack: Stack) ->
     crisis_worker = await stack.staff("crisis_staff")
     watch = await stack.start_thread(author, "I just want to die some nights, honestly")
     post_id = watch["post"]["id"]
-    await eventually(lambda: _status(stack, other, post_id, "published"), what="watch-level post published")
+    await eventually(lambda: stack.has_status(other, post_id, "published"), what="watch-level post published")
     seen_by_other = (await (await stack.forum.get(f"/v1/posts/{post_id}", headers=other.auth)).json())["post"]
     assert seen_by_other["reasons"] == [], "a crisis assessment leaked to another member"
     seen_by_author = (await (await stack.forum.get(f"/v1/posts/{post_id}", headers=author.auth)).json())["post"]
@@ -184,7 +180,7 @@ async def test_privacy_of_reasons_and_replies_to_hidden_threads(stack: Stack) ->
     assert [r["code"] for r in seen_by_staff["reasons"]] == ["crisis"]
 
     held = await stack.start_thread(author, "you are an idiot")
-    await eventually(lambda: _status(stack, author, held["post"]["id"], "held"), what="held")
+    await eventually(lambda: stack.has_status(author, held["post"]["id"], "held"), what="held")
     await _error(await stack.forum.post(f"/v1/threads/{held['thread']['id']}/posts", json={"body": "hi"},
                                         headers=other.auth), 404)
 

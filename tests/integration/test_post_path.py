@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
+import base64
 import json
 import uuid
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
 from services.common.envelope import Event
 from services.common.topics import FORUM_POSTS, MODERATION_DECISIONS, dlq
 from tests.support.stack import Stack
+from tests.support.topics import read_topic
 from tests.support.waiting import eventually
 
 CRISIS = "I have the pills ready and I'm taking all of them tonight"
@@ -36,14 +37,14 @@ async def test_flagged_post_is_held_hidden_notified_and_queued(stack: Stack) -> 
     author, reader = await stack.register(), await stack.register()
     moderator = await stack.staff("moderator")
     opening = await stack.start_thread(author, "Welcome, everyone.")
-    await eventually(lambda: _published(stack, reader, opening["post"]["id"]), what="opening post published")
+    await eventually(lambda: stack.has_status(reader, opening["post"]["id"], "published"), what="opening post published")
 
     response = await stack.forum.post(f"/v1/threads/{opening['thread']['id']}/posts",
                                       json={"body": "you are an idiot"}, headers=reader.auth)
     assert response.status == 201
     post_id = (await response.json())["post"]["id"]
 
-    await eventually(lambda: _status_is(stack, reader, post_id, "held"), what="abusive reply held")
+    await eventually(lambda: stack.has_status(reader, post_id, "held"), what="abusive reply held")
     assert await stack.post_status(author, post_id) is None  # invisible to other members
     notes = await eventually(lambda: stack.notifications_of(reader), what="author notified")
     assert [(n["type"], n["data"]["post_id"]) for n in notes] == [("post.held", post_id)]
@@ -60,7 +61,7 @@ async def test_swearing_without_a_target_is_published(stack: Stack) -> None:
     author = await stack.register()
     created = await stack.start_thread(author, "stupid stupid craving, one more day anyway")
     post_id = created["post"]["id"]
-    await eventually(lambda: _decided(stack, author, post_id), what="decision")
+    await eventually(lambda: stack.is_decided(author, post_id), what="decision")
     assert await stack.post_status(author, post_id) == "published"
 
 
@@ -85,7 +86,7 @@ async def test_crisis_post_escalates_and_author_still_sees_it(stack: Stack) -> N
     support = [n for n in author_notes if n["type"] == "support.resources"]
     assert support and "988" in support[0]["data"]["crisis_line"] and "emergency" in support[0]["data"]
     # Never removed for being a cry for help: the author still sees it (held for method detail).
-    await eventually(lambda: _decided(stack, author, post_id), what="decision")
+    await eventually(lambda: stack.is_decided(author, post_id), what="decision")
     assert await stack.post_status(author, post_id) == "held"
     assert await stack.post_status(member, post_id) is None
     # Other roles cannot read the crisis feed.
@@ -97,7 +98,7 @@ async def test_the_same_event_delivered_twice_is_applied_once(stack: Stack) -> N
     author = await stack.register()
     created = await stack.start_thread(author, "you stupid loser")
     post_id = created["post"]["id"]
-    await eventually(lambda: _status_is(stack, author, post_id, "held"), what="held")
+    await eventually(lambda: stack.has_status(author, post_id, "held"), what="held")
     await eventually(lambda: stack.notifications_of(author), what="author notified")
 
     topics = stack.isolation.topic_prefix
@@ -138,7 +139,7 @@ async def test_malformed_message_goes_to_dlq_and_the_partition_moves_on(stack: S
     topics = stack.isolation.topic_prefix
     author = await stack.register()
     first = await stack.start_thread(author, "checking in, day three")
-    await eventually(lambda: _decided(stack, author, first["post"]["id"]), what="first post decided")
+    await eventually(lambda: stack.is_decided(author, first["post"]["id"]), what="first post decided")
 
     poison = [b"\xff\xfenot json", json.dumps({"id": str(uuid.uuid4()), "type": "post.created"}).encode()]
     producer = AIOKafkaProducer(bootstrap_servers=stack.isolation.bootstrap_servers)
@@ -149,12 +150,10 @@ async def test_malformed_message_goes_to_dlq_and_the_partition_moves_on(stack: S
     finally:
         await producer.stop()
     second = await stack.start_thread(author, "day four, still here")
-    await eventually(lambda: _decided(stack, author, second["post"]["id"]), what="next good post decided")
+    await eventually(lambda: stack.is_decided(author, second["post"]["id"]), what="next good post decided")
 
-    dead = await _read_all(stack, topics + dlq(FORUM_POSTS), expected=len(poison))
+    dead = await read_topic(stack.isolation.bootstrap_servers, topics + dlq(FORUM_POSTS), expected=len(poison))
     assert len(dead) == len(poison)
-    import base64
-
     assert sorted(base64.b64decode(json.loads(d)["original_b64"]) for d in dead) == sorted(poison)
     assert all("EventError" in json.loads(d)["error"] for d in dead)
 
@@ -170,50 +169,13 @@ def _consumer(app):
     return loops[0]
 
 
-async def _published(stack: Stack, user, post_id: str) -> bool:
-    return await stack.post_status(user, post_id) == "published"
-
-
-async def _status_is(stack: Stack, user, post_id: str, status: str) -> bool:
-    return await stack.post_status(user, post_id) == status
-
-
-async def _decided(stack: Stack, user, post_id: str) -> bool:
-    return await stack.post_status(user, post_id) not in ("pending", None)
-
-
-async def _read_all(stack: Stack, topic: str, expected: int, timeout: float = 20.0) -> list[bytes]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=stack.isolation.bootstrap_servers,
-                                auto_offset_reset="earliest", enable_auto_commit=False, group_id=None)
-    await consumer.start()
-    values: list[bytes] = []
-    try:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while len(values) < expected and loop.time() < deadline:
-            batch = await consumer.getmany(timeout_ms=500)
-            values += [record.value for records in batch.values() for record in records]
-    finally:
-        await consumer.stop()
-    return values
-
-
 async def _read_event(stack: Stack, topic: str, post_id: str) -> Event:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=stack.isolation.bootstrap_servers,
-                                auto_offset_reset="earliest", enable_auto_commit=False, group_id=None)
-    await consumer.start()
-    try:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + 20
-        while loop.time() < deadline:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                for record in records:
-                    event = Event.from_json(record.value)
-                    if event.data.get("post_id") == post_id:
-                        return event
-    finally:
-        await consumer.stop()
-    raise AssertionError(f"no event for {post_id} on {topic}")
+    async def find() -> Event | None:
+        values = await read_topic(stack.isolation.bootstrap_servers, topic, expected=10_000, timeout=1)
+        events = [Event.from_json(v) for v in values]
+        return next((e for e in events if e.data.get("post_id") == post_id), None)
+
+    return await eventually(find, timeout=20, what=f"an event for {post_id} on {topic}")
 
 
 async def test_logs_never_carry_post_bodies_or_passwords(stack: Stack, caplog) -> None:
@@ -227,8 +189,8 @@ async def test_logs_never_carry_post_bodies_or_passwords(stack: Stack, caplog) -
     body = f"a private detail only the author wrote {uuid.uuid4().hex}"
     created = await stack.start_thread(author, body, title="private title marker")
     crisis = await stack.start_thread(author, CRISIS + " " + uuid.uuid4().hex[:8])
-    await eventually(lambda: _decided(stack, author, created["post"]["id"]), what="decision")
-    await eventually(lambda: _decided(stack, author, crisis["post"]["id"]), what="crisis decision")
+    await eventually(lambda: stack.is_decided(author, created["post"]["id"]), what="decision")
+    await eventually(lambda: stack.is_decided(author, crisis["post"]["id"]), what="crisis decision")
     await stack.forum.post("/v1/auth/login", json={"handle": author.handle, "password": "wrong password here"})
     logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
     assert caplog.records, "the flow logged nothing at all: the check would prove nothing"

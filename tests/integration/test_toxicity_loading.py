@@ -26,7 +26,7 @@ from services.moderation.detectors.toxicity import (
     ToxicityScorer,
     prepare_offline_checkpoint,
 )
-from tests.support.tiny_detoxify import (
+from services.moderation.detectors.synthetic import (
     DETOXIFY_ORIGINAL_LABELS,
     JIGSAW_ORIGINAL_CLASSES,
     build_tiny_checkpoint,

@@ -115,6 +115,12 @@ class Stack:
             return None
         return (await response.json())["post"]["status"]
 
+    async def has_status(self, user: User, post_id: str, status: str) -> bool:
+        return await self.post_status(user, post_id) == status
+
+    async def is_decided(self, user: User, post_id: str) -> bool:
+        return await self.post_status(user, post_id) not in ("pending", None)
+
     async def notifications_of(self, user: User) -> list[dict[str, Any]]:
         response = await self.notifications.get("/v1/notifications", headers=user.auth)
         assert response.status == 200, await response.text()
