@@ -29,6 +29,9 @@ class EventSchema:
 
 
 DECISION_OUTCOMES = ("published", "held", "removed")
+# Moderator actions (plus the system's "hide" when reports cross their threshold, and crisis staff's "outreach").
+ACTIONS = ("approve", "remove", "redact", "dismiss", "warn", "suspend", "escalate", "note", "hide", "outreach")
+ESCALATION_OUTCOMES = ("resources_sent", "contacted", "emergency_services", "false_alarm", "no_contact", "other")
 CRISIS_LEVELS = ("watch", "high", "imminent")
 
 _POST = {"post_id": STR, "thread_id": STR, "community": STR, "author_id": STR, "version": INT, "body": STR}
@@ -42,7 +45,7 @@ SCHEMAS: dict[str, EventSchema] = {
         {"report_id": STR, "post_id": STR, "reporter_id": STR, "reason": STR, "post_version": INT,
          "body_snapshot": STR},
     ),
-    "appeal.created": EventSchema(1, {"appeal_id": STR, "post_id": STR, "author_id": STR}),
+    "appeal.created": EventSchema(1, {"appeal_id": STR, "post_id": STR, "author_id": STR, "version": INT}),
     "decision.made": EventSchema(
         1,
         {"decision_id": STR, "post_id": STR, "version": INT, "author_id": STR, "community": STR,
@@ -56,7 +59,9 @@ SCHEMAS: dict[str, EventSchema] = {
     "escalation.acknowledged": EventSchema(1, {"escalation_id": STR, "post_id": STR, "by": STR}),
     "escalation.repaged": EventSchema(1, {"escalation_id": STR, "post_id": STR, "tier": INT}),
     "escalation.resolved": EventSchema(1, {"escalation_id": STR, "post_id": STR, "outcome": STR}),
-    "action.taken": EventSchema(1, {"action_id": STR, "action": STR, "user_id": STR}),
+    # user_id: the member the action is about (the post's author); optional fields by action:
+    # post_id, post_version, moderator_id, reason, message, until, redacted_body, reporter_ids.
+    "action.taken": EventSchema(1, {"action_id": STR, "action": STR, "user_id": STR}, {"action": ACTIONS}),
 }
 
 

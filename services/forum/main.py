@@ -2,7 +2,8 @@
 
 HTTP request ─► views ─► store: change + outbox row in ONE transaction ─► 201
 outbox relay ─► Kafka ``forum.posts`` / ``forum.reports`` ─► moderation
-Kafka ``moderation.decisions`` ─► DecisionHandler ─► post status (per version)
+Kafka ``moderation.decisions`` / ``moderation.actions`` ─► ModerationHandler ─► post status
+    (per version), redactions, suspensions
 sweeper ─► re-emits posts left pending too long (a safety net, not the path)
 """
 
@@ -23,11 +24,11 @@ from services.common.http import new_app
 from services.common.ratelimit import RateLimiter
 from services.common.resources import POOL, PRODUCER, TOPICS, background_ctx, consumer_ctx, pool_ctx, producer_ctx, relay_ctx
 from services.common.tokens import TokenSigner, TokenVerifier
-from services.common.topics import MODERATION_DECISIONS, TopicNames
+from services.common.topics import MODERATION_ACTIONS, MODERATION_DECISIONS, TopicNames
 from services.forum.appkeys import CONFIG, LIMITS, SIGNER, STORE, Limits
 from services.forum.config import SCHEMA, ForumConfig
 from services.forum.routes import setup_routes
-from services.forum.store import ForumStore, apply_decision
+from services.forum.store import ForumStore, apply_action, apply_decision
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +37,11 @@ MIGRATIONS = HERE / "migrations"
 DECISIONS_CONSUMER = web.AppKey("decisions_consumer", ConsumerLoop)
 
 
-class DecisionHandler:
-    """Applies moderation's decisions to posts (stale versions are ignored)."""
+class ModerationHandler:
+    """Applies moderation's decisions and moderators' actions to posts and accounts.
+
+    Stale ones (for a version the author has edited since) are ignored.
+    """
 
     async def prepare(self, events: list[Event]) -> None:
         return None
@@ -45,6 +49,8 @@ class DecisionHandler:
     async def apply(self, conn: asyncpg.Connection, event: Event) -> None:
         if event.type == "decision.made":
             await apply_decision(conn, event)
+        elif event.type == "action.taken":
+            await apply_action(conn, event)
 
 
 class PendingSweeper:
@@ -92,7 +98,7 @@ def create_app(config: ForumConfig) -> web.Application:
         relay_ctx(common.database_url, SCHEMA, common.relay_poll_seconds),
         consumer_ctx(DECISIONS_CONSUMER, lambda app: ConsumerLoop(
             name="forum-decisions", pool=app[POOL], bootstrap_servers=common.kafka_bootstrap_servers,
-            topic_names=app[TOPICS], topics=[MODERATION_DECISIONS], handler=DecisionHandler(),
+            topic_names=app[TOPICS], topics=[MODERATION_DECISIONS, MODERATION_ACTIONS], handler=ModerationHandler(),
             producer=app[PRODUCER], max_attempts=common.consumer_max_attempts)),
         background_ctx("pending-sweeper", lambda app: PendingSweeper(app[STORE], config.pending_sweep_seconds)),
     ])

@@ -117,6 +117,26 @@ FOR UPDATE OF p SKIP LOCKED
 """
 TOUCH_EMITTED = "UPDATE posts SET last_emitted_at = now() WHERE id = $1"
 
+# --- moderation actions -----------------------------------------------------------------
+
+SET_POST_STATUS = """
+UPDATE posts SET status = $2, status_reasons = $3::jsonb, updated_at = now()
+WHERE id = $1 AND version = $4 AND status <> 'deleted' AND status = ANY($5::text[])
+RETURNING id
+"""
+REDACT_POST = """
+UPDATE posts SET body = $2, status = 'published', status_reasons = '[]', redacted_at = now(), updated_at = now()
+WHERE id = $1 AND version = $3 AND status <> 'deleted'
+RETURNING id
+"""
+SUSPEND_USER = "UPDATE users SET suspended_until = $2 WHERE id = $1"
+WARN_USER = "UPDATE users SET warnings = warnings + 1 WHERE id = $1"
+INSERT_APPEAL = """
+INSERT INTO appeals (id, post_id, version, author_id, note) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (post_id, version) DO NOTHING
+RETURNING id, post_id, version, note, created_at
+"""
+
 # --- reports ----------------------------------------------------------------------------
 
 INSERT_REPORT = """

@@ -18,3 +18,4 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/v1/posts/{post_id}", views.get_post)
     app.router.add_patch("/v1/posts/{post_id}", views.edit_post)
     app.router.add_post("/v1/posts/{post_id}/reports", views.report_post)
+    app.router.add_post("/v1/posts/{post_id}/appeal", views.appeal_post)

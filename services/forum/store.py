@@ -199,7 +199,7 @@ class ForumStore:
         if reason not in REPORT_REASONS:
             raise ValidationError(f"reason must be one of {', '.join(REPORT_REASONS)}", field="reason")
         async with transaction(self._pool) as conn:
-            await self._require_can_write(conn, reporter)
+            reporter_row = await self._require_can_write(conn, reporter)
             post = await q.fetch_one(conn, q.POST_BY_ID, uuid.UUID(post_id))
             if post is None or not can_see(reporter, post):
                 raise NotFound("no such post")
@@ -216,19 +216,42 @@ class ForumStore:
                 "report.created", key=str(post["id"]), producer=PRODUCER, trace_id=trace_id,
                 data={"report_id": str(report["id"]), "post_id": str(post["id"]), "reporter_id": reporter.user_id,
                       "reason": reason, "note": note, "post_version": post["version"],
-                      "body_snapshot": post["body"]},
+                      "body_snapshot": post["body"], "reporter_since": reporter_row["created_at"].isoformat()},
             )
             await outbox.enqueue(conn, FORUM_REPORTS, event)
         return report, True
 
-    async def _require_can_write(self, conn, principal: Principal) -> None:
+    async def _require_can_write(self, conn, principal: Principal) -> dict:
         """Suspension and deletion take effect on writes at once, not at token expiry."""
         user = await q.fetch_one(conn, q.USER_BY_ID, uuid.UUID(principal.user_id))
         if user is None or user["deleted_at"] is not None:
             raise Unauthorized("account no longer exists")
         until = user["suspended_until"]
         if until is not None and until > datetime.now(timezone.utc):
-            raise Forbidden("your account is suspended")
+            raise Forbidden(f"your account is suspended until {until.isoformat()}")
+        return user
+
+    async def appeal(self, author: Principal, post_id: str, note: str | None, trace_id: str) -> dict:
+        """The author contests a removal, once per removed version."""
+        async with transaction(self._pool) as conn:
+            await self._require_can_write(conn, author)
+            post = await q.fetch_one(conn, q.POST_BY_ID_FOR_UPDATE, uuid.UUID(post_id))
+            if post is None or not can_see(author, post):
+                raise NotFound("no such post")
+            if str(post["author_id"]) != author.user_id:
+                raise Forbidden("only the author can appeal a removal")
+            if post["status"] != "removed":
+                raise Conflict("only a removed post can be appealed")
+            appeal = await q.fetch_one(conn, q.INSERT_APPEAL, uuid.uuid4(), post["id"], post["version"],
+                                       uuid.UUID(author.user_id), note)
+            if appeal is None:
+                raise Conflict("this removal has already been appealed")
+            await outbox.enqueue(conn, FORUM_REPORTS, Event.create(
+                "appeal.created", key=str(post["id"]), producer=PRODUCER, trace_id=trace_id,
+                data={"appeal_id": str(appeal["id"]), "post_id": str(post["id"]), "author_id": author.user_id,
+                      "version": post["version"], "note": note},
+            ))
+        return appeal
 
     # --- moderation results and the safety net -----------------------------------
 
@@ -256,6 +279,48 @@ async def apply_decision(conn: asyncpg.Connection, event: Event) -> bool:
     applied = await conn.fetchval(q.APPLY_DECISION, post_id, data["outcome"], json.dumps(data["reasons"]),
                                   data["version"])
     return applied is not None
+
+
+# What each moderator action does to the post: (new status, statuses it may change, reasons).
+_POST_ACTIONS = {
+    "approve": ("published", ["pending", "held", "removed", "published"]),
+    "dismiss": ("published", ["held"]),
+    "remove": ("removed", ["pending", "held", "published", "removed"]),
+    "hide": ("held", ["published"]),
+}
+
+
+async def apply_action(conn: asyncpg.Connection, event: Event) -> bool:
+    """Apply a moderator's ``action.taken`` to the post or account it names; False when stale or a no-op."""
+    data = event.data
+    action = data["action"]
+    try:
+        user_id = uuid.UUID(data["user_id"])
+        post_id = uuid.UUID(data["post_id"]) if data.get("post_id") else None
+        until = datetime.fromisoformat(data["until"]) if data.get("until") else None
+    except ValueError as e:
+        raise EventError("action names an invalid id or time") from e
+    if action == "suspend":
+        if until is None:
+            raise EventError("suspend without until")
+        return await conn.execute(q.SUSPEND_USER, user_id, until) != "UPDATE 0"
+    if action == "warn":
+        return await conn.execute(q.WARN_USER, user_id) != "UPDATE 0"
+    version = data.get("post_version")
+    if post_id is None or not isinstance(version, int):
+        return False  # escalate, outreach: nothing for forum to change
+    if action == "redact":
+        body = data.get("redacted_body")
+        if not isinstance(body, str) or not body:
+            raise EventError("redact without redacted_body")
+        return await conn.fetchval(q.REDACT_POST, post_id, body, version) is not None
+    if action in _POST_ACTIONS:
+        status, allowed_from = _POST_ACTIONS[action]
+        reasons = [] if status == "published" else [{"code": action if action != "hide" else "reports",
+                                                      "reason": data.get("reason")}]
+        changed = await conn.fetchval(q.SET_POST_STATUS, post_id, status, json.dumps(reasons), version, allowed_from)
+        return changed is not None
+    return False
 
 
 def post_event(kind: str, post: dict, thread: dict, trace_id: str) -> Event:

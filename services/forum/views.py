@@ -159,6 +159,15 @@ async def edit_post(request: web.Request) -> web.Response:
     return web.json_response({"post": _post(post, editor)})
 
 
+async def appeal_post(request: web.Request) -> web.Response:
+    author = authenticate(request)
+    note = text_field(await read_json(request), "note", max_length=2000, required=False)
+    appeal = await request.app[STORE].appeal(author, uuid_param(request, "post_id"), note, trace_id_var.get())
+    return web.json_response({"appeal": {"id": str(appeal["id"]), "post_id": str(appeal["post_id"]),
+                                         "version": appeal["version"], "note": appeal["note"],
+                                         "created_at": appeal["created_at"].isoformat()}}, status=201)
+
+
 async def report_post(request: web.Request) -> web.Response:
     reporter = authenticate(request)
     body = await read_json(request)

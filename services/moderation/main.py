@@ -6,7 +6,8 @@ Kafka ``forum.posts`` / ``forum.reports`` ─► ConsumerLoop (inbox, retries, D
        through the outbox, in the inbox transaction
 outbox relay ─► ``moderation.decisions`` (forum, notifications),
                 ``moderation.escalations`` (notifications)
-HTTP: ``GET /v1/queue`` (moderators), ``GET /v1/escalations`` (crisis staff)
+repager ─► re-pages open escalations nobody acknowledged (timers in PostgreSQL)
+HTTP: the review queue (moderators), escalations (crisis staff), the audit log (admins)
 """
 
 from __future__ import annotations
@@ -18,14 +19,24 @@ from aiohttp import web
 
 from services.common.consumer import ConsumerLoop
 from services.common.http import new_app
-from services.common.resources import POOL, PRODUCER, TOPICS, consumer_ctx, pool_ctx, producer_ctx, relay_ctx
+from services.common.resources import (
+    POOL,
+    PRODUCER,
+    TOPICS,
+    background_ctx,
+    consumer_ctx,
+    pool_ctx,
+    producer_ctx,
+    relay_ctx,
+)
 from services.common.tokens import TokenVerifier
 from services.common.topics import FORUM_POSTS, FORUM_REPORTS, TopicNames
-from services.moderation.appkeys import CONFIG, POSTS_CONSUMER, SCORER, STORE
+from services.moderation.appkeys import CONFIG, DESK, POSTS_CONSUMER, QUEUE, REPAGER, SCORER
 from services.moderation.config import SCHEMA, ModerationConfig
 from services.moderation.detectors.toxicity import ToxicityScorer
-from services.moderation.store import ModerationStore
-from services.moderation.views import list_escalations, list_queue
+from services.moderation.escalations import EscalationDesk, Repager
+from services.moderation.review import ReviewQueue
+from services.moderation.routes import setup_routes
 from services.moderation.worker import Detectors, PostHandler
 
 HERE = Path(__file__).parent
@@ -47,13 +58,18 @@ def create_app(config: ModerationConfig) -> web.Application:
         consumer_ctx(POSTS_CONSUMER, lambda app: ConsumerLoop(
             name="moderation-posts", pool=app[POOL], bootstrap_servers=common.kafka_bootstrap_servers,
             topic_names=app[TOPICS], topics=[FORUM_POSTS, FORUM_REPORTS],
-            handler=PostHandler(Detectors(app[SCORER]), config.policy, config.crisis_repage_seconds),
+            handler=PostHandler(Detectors(app[SCORER]), config.policy, config.crisis_repage_seconds, config.review),
             producer=app[PRODUCER], max_attempts=common.consumer_max_attempts,
             batch_size=config.toxicity.batch_size)),
+        background_ctx("repager", lambda app: _repager(app, config)),
     ])
-    app.router.add_get("/v1/queue", list_queue)
-    app.router.add_get("/v1/escalations", list_escalations)
+    setup_routes(app)
     return app
+
+
+def _repager(app: web.Application, config: ModerationConfig) -> Repager:
+    app[REPAGER] = Repager(app[POOL], config.crisis_repage_seconds, tick_seconds=min(1.0, config.crisis_repage_seconds / 4))
+    return app[REPAGER]
 
 
 def scorer_ctx(config: ModerationConfig):
@@ -71,7 +87,8 @@ def scorer_ctx(config: ModerationConfig):
 
 def store_ctx(config: ModerationConfig):
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        app[STORE] = ModerationStore(app[POOL], config.crisis_repage_seconds)
+        app[QUEUE] = ReviewQueue(app[POOL], config.review, config.crisis_repage_seconds)
+        app[DESK] = EscalationDesk(app[POOL], config.crisis_repage_seconds)
         yield
 
     return ctx

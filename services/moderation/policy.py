@@ -30,7 +30,9 @@ THREAT_LABELS = ("threat",)
 PAGING_LEVELS = ("high", "imminent")
 
 LEVEL_ORDER = {"watch": 0, "high": 1, "imminent": 2}
-PRIORITY = {"imminent": 100, "high": 90, "watch": 80, "threat": 70, "abuse": 60, "report": 40}
+# Queue priority: crisis > threat > (highest score, a separate sort key) > reports (then weight, age).
+PRIORITY = {"imminent": 100, "high": 90, "watch": 80, "threat": 70, "abuse": 60, "automated_review_unavailable": 55,
+            "safety_review": 50, "appeal": 45, "report": 40}
 
 
 @dataclass(frozen=True)

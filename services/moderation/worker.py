@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -25,11 +25,15 @@ import asyncpg
 from services.common import outbox
 from services.common.envelope import Event
 from services.common.errors import EventError
-from services.common.topics import MODERATION_DECISIONS, MODERATION_ESCALATIONS
+from services.common.topics import MODERATION_ACTIONS, MODERATION_DECISIONS
+from services.moderation import audit
 from services.moderation import queries as q
+from services.moderation.config import ReviewSettings
 from services.moderation.detectors.crisis import CrisisDetector
 from services.moderation.detectors.toxicity import ToxicityScorer
-from services.moderation.policy import Decision, Policy, decide
+from services.moderation.escalations import open_escalation
+from services.moderation.policy import PRIORITY, Decision, Policy, decide
+from services.moderation.reports import reporter_weight
 from services.moderation.signals import Signal
 
 log = logging.getLogger(__name__)
@@ -87,10 +91,11 @@ def post_text(data: dict[str, Any]) -> str:
 class PostHandler:
     """Consumer handler for ``forum.posts`` and ``forum.reports``."""
 
-    def __init__(self, detectors: Detectors, policy: Policy, repage_seconds: int) -> None:
+    def __init__(self, detectors: Detectors, policy: Policy, repage_seconds: int, review: ReviewSettings) -> None:
         self._detectors = detectors
         self._policy = policy
-        self._repage = timedelta(seconds=repage_seconds)
+        self._repage_seconds = repage_seconds
+        self._review = review
         self._prepared: dict[str, list[Signal]] = {}
 
     async def prepare(self, events: list[Event]) -> None:
@@ -109,6 +114,8 @@ class PostHandler:
                 await conn.execute(q.RESOLVE_QUEUE_ITEM, post_id)
             elif event.type == "report.created":
                 await self._record_report(conn, event)
+            elif event.type == "appeal.created":
+                await self._record_appeal(conn, event)
         finally:
             self._prepared.pop(event.id, None)
 
@@ -117,6 +124,7 @@ class PostHandler:
         post_id, author_id, version = _uuid(data["post_id"]), _uuid(data["author_id"]), data["version"]
         await conn.execute(q.UPSERT_POST, post_id, _uuid(data["thread_id"]), data["community"], author_id, version,
                            data.get("title"), data["body"])
+        await conn.execute(q.INSERT_POST_VERSION, post_id, version, data.get("title"), data["body"])
         existing = await conn.fetchrow(q.DECISION_FOR_VERSION, post_id, version)
         if existing is not None:
             await outbox.enqueue(conn, MODERATION_DECISIONS, _decision_event_from_row(existing, event.trace_id))
@@ -129,10 +137,13 @@ class PostHandler:
         decision = decide(self._policy, post_text(data), signals)
         await self._store_decision(conn, event, decision, signals)
         if decision.escalation_level:
-            await self._open_escalation(conn, event, decision)
+            evidence = [r for r in decision.reasons if r["code"] == "crisis"]
+            await open_escalation(conn, post={**data, "post_id": post_id}, level=decision.escalation_level,
+                                  evidence=evidence, repage_seconds=self._repage_seconds, trace_id=event.trace_id)
         if decision.outcome == "held":
-            await conn.execute(q.UPSERT_QUEUE_ITEM, uuid.uuid4(), post_id, data["community"], author_id,
-                               decision.priority, json.dumps(decision.reasons))
+            top = max((r.get("score", 0.0) for r in decision.reasons), default=0.0)
+            await conn.execute(q.UPSERT_QUEUE_ITEM_SCORED, uuid.uuid4(), post_id, data["community"], author_id,
+                               decision.priority, json.dumps(decision.reasons), top, 0.0)
 
     async def _store_decision(self, conn, event: Event, decision: Decision, signals: list[Signal]) -> None:
         data = event.data
@@ -153,34 +164,53 @@ class PostHandler:
         )
         await outbox.enqueue(conn, MODERATION_DECISIONS, outgoing)
 
-    async def _open_escalation(self, conn, event: Event, decision: Decision) -> None:
-        data = event.data
-        escalation_id = uuid.uuid4()
-        next_page = datetime.now(timezone.utc) + self._repage if decision.pages_crisis_staff else None
-        evidence = [r for r in decision.reasons if r["code"] == "crisis"]
-        row = await conn.fetchrow(q.INSERT_ESCALATION, escalation_id, _uuid(data["post_id"]), data["version"],
-                                  _uuid(data["author_id"]), data["community"], decision.escalation_level,
-                                  json.dumps(evidence), next_page)
-        if row is None:
-            return  # this post already has its escalation
-        await outbox.enqueue(conn, MODERATION_ESCALATIONS, Event.create(
-            "escalation.opened", key=str(escalation_id), producer=PRODUCER, trace_id=event.trace_id,
-            data={"escalation_id": str(escalation_id), "post_id": data["post_id"], "author_id": data["author_id"],
-                  "level": decision.escalation_level, "community": data["community"],
-                  "pages": decision.pages_crisis_staff, "opened_at": row["opened_at"].isoformat()},
-        ))
-
     async def _record_report(self, conn, event: Event) -> None:
+        """Store the report weighted by the reporter's standing; enough weight hides the post."""
         data = event.data
-        post_id = _uuid(data["post_id"])
-        inserted = await conn.fetchval(q.INSERT_REPORT, _uuid(data["report_id"]), post_id, _uuid(data["reporter_id"]),
-                                       data["reason"], data.get("note"), data["post_version"], data["body_snapshot"])
-        post = await conn.fetchrow(q.POST_FOR_REPORT, post_id)
+        post_id, reporter_id = _uuid(data["post_id"]), _uuid(data["reporter_id"])
+        history = await conn.fetchrow(q.REPORTER_HISTORY, reporter_id)
+        weight = reporter_weight(resolved=history["resolved"], upheld=history["upheld"],
+                                 account_created=_timestamp(data.get("reporter_since")),
+                                 new_account_hours=self._review.new_account_hours)
+        inserted = await conn.fetchval(q.INSERT_REPORT_WEIGHTED, _uuid(data["report_id"]), post_id, reporter_id,
+                                       data["reason"], data.get("note"), data["post_version"], data["body_snapshot"],
+                                       weight)
+        post = await conn.fetchrow(q.POST_BY_ID, post_id)
         if inserted is None or post is None:
             return
-        reason = [{"code": "report", "category": data["reason"], "report_id": data["report_id"]}]
-        await conn.execute(q.UPSERT_QUEUE_ITEM, uuid.uuid4(), post_id, post["community"], post["author_id"], 40,
-                           json.dumps(reason))
+        total = float(await conn.fetchval(q.REPORT_WEIGHT_OF_POST, post_id))
+        reason = [{"code": "report", "category": data["reason"], "report_id": data["report_id"], "weight": weight}]
+        item = await conn.fetchrow(q.UPSERT_QUEUE_ITEM_SCORED, uuid.uuid4(), post_id, post["community"],
+                                   post["author_id"], PRIORITY["report"], json.dumps(reason), 0.0, total)
+        if total >= self._review.report_hide_threshold and not item["hidden_by_reports"]:
+            await conn.execute(q.MARK_HIDDEN_BY_REPORTS, item["id"])
+            await audit.record(conn, actor=None, action="queue.hide", subject=f"post:{post_id}",
+                               reason=f"report weight {total:.2f} >= {self._review.report_hide_threshold}")
+            await outbox.enqueue(conn, MODERATION_ACTIONS, Event.create(
+                "action.taken", key=str(post["author_id"]), producer=PRODUCER, trace_id=event.trace_id,
+                data={"action_id": str(uuid.uuid4()), "action": "hide", "user_id": str(post["author_id"]),
+                      "post_id": str(post_id), "post_version": post["version"], "reason": "reports",
+                      "community": post["community"]},
+            ))
+
+    async def _record_appeal(self, conn, event: Event) -> None:
+        """The appeal re-enters the queue with the decision it contests attached."""
+        data = event.data
+        post_id = _uuid(data["post_id"])
+        post = await conn.fetchrow(q.POST_BY_ID, post_id)
+        if post is None:
+            raise EventError("appeal for a post moderation never saw")
+        decision = await conn.fetchrow(q.LATEST_DECISION, post_id)
+        removal = await conn.fetchrow(q.LAST_REMOVAL, f"post:{post_id}")
+        contested = {"decision": _plain(decision), "removal": _plain(removal)}
+        inserted = await conn.fetchval(q.INSERT_APPEAL, _uuid(data["appeal_id"]), post_id, _uuid(data["author_id"]),
+                                       data.get("note"), json.dumps(contested, default=str))
+        if inserted is None:
+            return
+        reason = [{"code": "appeal", "appeal_id": data["appeal_id"], "note": data.get("note")}]
+        await conn.execute(q.UPSERT_QUEUE_ITEM_SCORED, uuid.uuid4(), post_id, post["community"], post["author_id"],
+                           PRIORITY["appeal"], json.dumps(reason), 0.0, 0.0)
+        await audit.record(conn, actor=None, action="queue.appeal", subject=f"post:{post_id}", reason=data.get("note"))
 
 
 def _decision_event_from_row(row: asyncpg.Record, trace_id: str) -> Event:
@@ -193,6 +223,18 @@ def _decision_event_from_row(row: asyncpg.Record, trace_id: str) -> Event:
               "reasons": json.loads(row["reasons"]), "scores": json.loads(row["scores"]),
               "policy_version": row["policy_version"], "model": row["model"]},
     )
+
+
+def _plain(row: asyncpg.Record | None) -> dict[str, Any] | None:
+    return {k: (json.loads(v) if k in ("reasons", "signals", "scores", "before", "after") and isinstance(v, str) else v)
+            for k, v in row.items()} if row is not None else None
+
+
+def _timestamp(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 def _uuid(value: str) -> uuid.UUID:

@@ -1,6 +1,6 @@
 """notifications service: the whole flow, readable top to bottom.
 
-Kafka ``moderation.decisions`` / ``moderation.escalations`` ─► ConsumerLoop
+Kafka ``moderation.decisions`` / ``.escalations`` / ``.actions`` ─► ConsumerLoop
    └─► NotificationHandler: rules.plan(event) ─► notification rows (inbox transaction)
 HTTP: ``GET /v1/notifications`` — the caller's own, and those for their role
 """
@@ -16,7 +16,7 @@ from services.common.consumer import ConsumerLoop
 from services.common.http import authenticate, new_app
 from services.common.resources import POOL, PRODUCER, TOPICS, consumer_ctx, pool_ctx, producer_ctx
 from services.common.tokens import TokenVerifier
-from services.common.topics import MODERATION_DECISIONS, MODERATION_ESCALATIONS, TopicNames
+from services.common.topics import MODERATION_ACTIONS, MODERATION_DECISIONS, MODERATION_ESCALATIONS, TopicNames
 from services.notifications.config import SCHEMA, NotificationsConfig
 from services.notifications.store import NotificationHandler, NotificationStore
 
@@ -43,7 +43,7 @@ def create_app(config: NotificationsConfig) -> web.Application:
         producer_ctx(common.kafka_bootstrap_servers, f"{common.topic_prefix}notifications"),
         consumer_ctx(EVENTS_CONSUMER, lambda app: ConsumerLoop(
             name="notifications-events", pool=app[POOL], bootstrap_servers=common.kafka_bootstrap_servers,
-            topic_names=app[TOPICS], topics=[MODERATION_DECISIONS, MODERATION_ESCALATIONS],
+            topic_names=app[TOPICS], topics=[MODERATION_DECISIONS, MODERATION_ESCALATIONS, MODERATION_ACTIONS],
             handler=NotificationHandler(config.crisis_resources), producer=app[PRODUCER],
             max_attempts=common.consumer_max_attempts)),
     ])

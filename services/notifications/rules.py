@@ -33,8 +33,50 @@ class CrisisResources:
     emergency: str = "If you are in immediate danger, please call your local emergency number (911 in the US) now."
 
 
+# What the author of a post is told for each moderator action (reporters are only told "handled").
+_AUTHOR_NOTICE = {"remove": "post.removed", "redact": "post.redacted", "warn": "account.warning",
+                  "suspend": "account.suspended", "outreach": "support.outreach"}
+_HANDLES_REPORTS = ("approve", "dismiss", "remove", "redact")
+
+
+def plan_action(data: dict) -> list[Planned]:
+    """Notifications for a moderator's ``action.taken``. Reporters never learn what happened to the
+    other member's account, and authors never learn who reported them."""
+    action = data["action"]
+    author = Recipient(user_id=data["user_id"])
+    planned: list[Planned] = [
+        Planned(Recipient(user_id=reporter), "report.handled", {"post_id": data.get("post_id")})
+        for reporter in data.get("reporter_ids") or [] if action in _HANDLES_REPORTS
+    ]
+    if action in _AUTHOR_NOTICE:
+        notice = {"post_id": data.get("post_id"), "reason": data.get("reason"), "message": data.get("message")}
+        if action == "remove":
+            notice["appeal"] = True  # they can appeal a removal once
+        if action == "suspend":
+            notice["until"] = data.get("until")
+        if action == "outreach":
+            notice = {"post_id": data.get("post_id"), "escalation_id": data.get("escalation_id"),
+                      "message": data.get("message")}
+        planned.append(Planned(author, _AUTHOR_NOTICE[action], notice))
+    elif action in ("approve", "dismiss") and data.get("restores"):
+        planned.append(Planned(author, "post.restored", {"post_id": data.get("post_id")}))
+    elif action == "hide":
+        planned.append(Planned(Recipient(role="moderator"), "queue.report_threshold",
+                               {"post_id": data.get("post_id"), "community": data.get("community")}))
+    return planned
+
+
 def plan(event: Event, resources: CrisisResources) -> list[Planned]:
     data = event.data
+    if event.type == "action.taken":
+        return plan_action(data)
+    if event.type == "escalation.repaged":
+        return [Planned(Recipient(role="crisis_staff"), "crisis.repage",
+                        {"escalation_id": data["escalation_id"], "post_id": data["post_id"], "tier": data["tier"],
+                         "misses": data.get("misses"), "level": data.get("level")})]
+    if event.type == "escalation.acknowledged":
+        return [Planned(Recipient(role="crisis_staff"), "crisis.acknowledged",
+                        {"escalation_id": data["escalation_id"], "post_id": data["post_id"], "by": data["by"]})]
     if event.type == "decision.made" and data["outcome"] in ("held", "removed"):
         # Reasons marked private (the crisis assessment) are for staff, never for members.
         reasons = sorted({r["code"] for r in data["reasons"] if r.get("code") and not r.get("private")})

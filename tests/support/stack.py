@@ -150,6 +150,7 @@ async def start_stack(isolation: Isolation, *, without: tuple[str, ...] = (), **
                               ("notifications", notifications_main.MIGRATIONS)):
         await migrate(isolation.database_url, schema, directory)
     clients: dict[str, TestClient | None] = {}
+    stack: Stack | None = None
     db = await asyncpg.connect(isolation.database_url)
     try:
         for name in ("forum", "moderation", "notifications"):
@@ -158,7 +159,9 @@ async def start_stack(isolation: Isolation, *, without: tuple[str, ...] = (), **
         await stack.forum_app[FORUM_STORE].ensure_community("general", "General", "")
         yield stack
     finally:
-        for client in reversed(clients.values()):
-            if client is not None:
+        # A test may have replaced a service (a restart): close what is running now, too.
+        current = [stack.notifications, stack.moderation, stack.forum] if stack else []
+        for client in dict.fromkeys([*current, *reversed(clients.values())]):
+            if client is not None and not client.server.closed:
                 await client.close()
         await db.close()

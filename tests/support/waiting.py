@@ -21,3 +21,17 @@ async def eventually(probe: Callable[[], Awaitable[T]], *, timeout: float = 30.0
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; last value: {last!r}")
+
+
+async def holds_for(probe: Callable[[], Awaitable[bool]], *, seconds: float, interval: float = 0.2,
+                    what: str = "invariant") -> None:
+    """Assert that ``probe()`` stays true for ``seconds`` (sampled every ``interval``).
+
+    The opposite of :func:`eventually`: for "nothing more happens", which can only
+    be shown by watching for a while. The pause is the sampling rate, not a wait
+    for something to happen.
+    """
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert await probe(), f"{what} stopped holding"
+        await asyncio.sleep(interval)

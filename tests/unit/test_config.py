@@ -195,7 +195,7 @@ def test_an_empty_environment_reports_every_missing_setting_at_once(config_class
     (ForumConfig, {"HTTP_PORT": "70000", "DB_POOL_MAX": "0", "LOG_LEVEL": "verbose", "ACCESS_TOKEN_TTL_SECONDS": "5",
                    "POST_MAX_CHARS": "lots", "PENDING_SWEEP_SECONDS": "0.1", "TOKEN_PRIVATE_KEY_FILE": "/nope.pem"}),
     (ModerationConfig, {"POLICY_TOXICITY_HOLD": "1.5", "POLICY_THREAT_HOLD": "-0.1", "DETOXIFY_MODEL": "huge",
-                        "DETOXIFY_BATCH_SIZE": "abc", "CRISIS_REPAGE_SECONDS": "1", "OUTBOX_POLL_SECONDS": "0"}),
+                        "DETOXIFY_BATCH_SIZE": "abc", "CRISIS_REPAGE_SECONDS": "0", "OUTBOX_POLL_SECONDS": "0"}),
     (NotificationsConfig, {"CONSUMER_MAX_ATTEMPTS": "0", "HTTP_PORT": "-1", "DB_POOL_MIN": "zero",
                            "TOKEN_PUBLIC_KEY_FILE": "/does/not/exist.pem"}),
 ])
