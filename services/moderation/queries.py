@@ -96,6 +96,7 @@ WHERE id = $1
 """
 RELEASE_AND_RESOLVE = """
 UPDATE queue_items SET claimed_by = NULL, claimed_until = NULL, updated_at = now(),
+       hidden_by_reports = CASE WHEN $2::text IS NULL THEN hidden_by_reports ELSE false END,
        status = CASE WHEN $2::text IS NULL THEN status ELSE 'resolved' END,
        resolution = coalesce($2, resolution),
        resolved_at = CASE WHEN $2::text IS NULL THEN resolved_at ELSE now() END
@@ -110,6 +111,7 @@ SET reasons = queue_items.reasons || excluded.reasons,
                     ELSE greatest(queue_items.priority, excluded.priority) END,
     top_score = greatest(queue_items.top_score, excluded.top_score),
     report_weight = CASE WHEN excluded.report_weight > 0 THEN excluded.report_weight ELSE queue_items.report_weight END,
+    created_at = CASE WHEN queue_items.status = 'resolved' THEN now() ELSE queue_items.created_at END,
     status = 'open', resolution = NULL, resolved_at = NULL,
     updated_at = now()
 RETURNING id, hidden_by_reports
@@ -171,6 +173,10 @@ INSERT_AUDIT = """
 INSERT INTO audit_log (actor_id, actor_role, action, subject, reason, before, after)
 VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb)
 """
+LAST_MODERATOR_VERDICT = """
+SELECT action FROM audit_log
+WHERE subject = $1 AND action IN ('queue.remove', 'queue.approve', 'queue.redact') ORDER BY id DESC LIMIT 1
+"""
 LAST_REMOVAL = """
 SELECT id, at, actor_id, actor_role, action, subject, reason, before, after FROM audit_log
 WHERE subject = $1 AND action = 'queue.remove' ORDER BY id DESC LIMIT 1
@@ -197,11 +203,13 @@ FROM escalations WHERE id = $1
 """
 ESCALATION_NOTES = "SELECT id, author_id, note, created_at FROM escalation_notes WHERE escalation_id = $1 ORDER BY created_at"
 ACKNOWLEDGE = """
-UPDATE escalations SET status = 'acknowledged', acknowledged_at = now(), acknowledged_by = $2, next_page_at = NULL
+UPDATE escalations SET status = 'acknowledged', acknowledged_at = now(), acknowledged_by = $2, next_page_at = NULL,
+       overdue = false
 WHERE id = $1
 """
 RESOLVE_ESCALATION = """
-UPDATE escalations SET status = 'resolved', resolved_at = now(), outcome = $2, next_page_at = NULL WHERE id = $1
+UPDATE escalations SET status = 'resolved', resolved_at = now(), outcome = $2, next_page_at = NULL, overdue = false
+WHERE id = $1
 """
 INSERT_ESCALATION_NOTE = "INSERT INTO escalation_notes (id, escalation_id, author_id, note) VALUES ($1, $2, $3, $4)"
 # Due re-pages; SKIP LOCKED lets several moderation instances share the timer table.

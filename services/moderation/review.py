@@ -39,6 +39,7 @@ ACTIONS = ("approve", "remove", "redact", "dismiss", "warn", "suspend", "escalat
 RESOLVES = {"approve": "approved", "remove": "removed", "redact": "redacted", "dismiss": "dismissed"}
 REPORT_OUTCOME = {"approve": "dismissed", "dismiss": "dismissed", "remove": "upheld", "redact": "upheld"}
 PERMANENT = datetime(9999, 12, 31, tzinfo=timezone.utc)
+MAX_SUSPENSION_HOURS = 24 * 365 * 10
 
 
 @dataclass(frozen=True)
@@ -157,8 +158,10 @@ class ReviewQueue:
                 extra["escalation_id"] = await open_escalation(
                     conn, post=dict(post), level=request.level, repage_seconds=self._repage_seconds, trace_id=trace_id,
                     evidence=[{"code": "moderator_escalation", "reason": request.reason, "by": moderator.user_id}])
+                if extra["escalation_id"] is None:
+                    raise Conflict("this post already has an escalation; crisis staff have it")
             if request.action in ("approve", "dismiss"):
-                extra["restores"] = await self._was_hidden(conn, row)
+                extra["restores"] = await self._restores(conn, row, request.action)
             await conn.execute(q.RELEASE_AND_RESOLVE, row["id"], RESOLVES.get(request.action))
             await audit.record(conn, actor=moderator, action=f"queue.{request.action}", subject=f"post:{row['post_id']}",
                                reason=request.reason,
@@ -176,11 +179,21 @@ class ReviewQueue:
             return await self._detail(conn, row["id"])
 
     @staticmethod
-    async def _was_hidden(conn: asyncpg.Connection, row: asyncpg.Record) -> bool:
-        """Whether approving shows the author something changed (held, removed or hidden by reports)."""
+    async def _restores(conn: asyncpg.Connection, row: asyncpg.Record, action: str) -> bool:
+        """Whether the action makes a hidden post visible again (then, and only then, the author is told).
+
+        Forum republishes on ``dismiss`` only a post hidden by reports; on ``approve`` a post that was
+        held, removed by a moderator, or hidden by reports.
+        """
+        if row["hidden_by_reports"]:
+            return True
+        if action == "dismiss":
+            return False
+        verdict = await conn.fetchval(q.LAST_MODERATOR_VERDICT, f"post:{row['post_id']}")
+        if verdict is not None:
+            return verdict == "queue.remove"
         decision = await conn.fetchrow(q.LATEST_DECISION, row["post_id"])
-        appealed = any(r.get("code") == "appeal" for r in json.loads(row["reasons"]))
-        return bool(row["hidden_by_reports"] or appealed or (decision and decision["outcome"] != "published"))
+        return bool(decision and decision["outcome"] != "published")
 
     async def _suspend(self, conn: asyncpg.Connection, author_id: uuid.UUID, request: ActionRequest) -> datetime:
         """Repeat suspensions step up (1, 3, 7, 30 days by default) unless a duration is given."""
@@ -205,8 +218,10 @@ class ReviewQueue:
             raise ValidationError("redacted_body is required to redact", field="redacted_body")
         if request.action == "note" and not request.message:
             raise ValidationError("message is required for a note", field="message")
-        if request.action == "suspend" and request.duration_hours is not None and request.duration_hours <= 0:
-            raise ValidationError("duration_hours must be positive (or use permanent)", field="duration_hours")
+        if request.action == "suspend" and request.duration_hours is not None and not (
+                0 < request.duration_hours <= MAX_SUSPENSION_HOURS):  # also refuses NaN and infinity
+            raise ValidationError(f"duration_hours must be above 0 and at most {MAX_SUSPENSION_HOURS} "
+                                  "(or use permanent)", field="duration_hours")
         if request.action == "escalate" and request.level not in ("watch", "high", "imminent"):
             raise ValidationError("level must be watch, high or imminent", field="level")
 

@@ -226,8 +226,19 @@ def _decision_event_from_row(row: asyncpg.Record, trace_id: str) -> Event:
 
 
 def _plain(row: asyncpg.Record | None) -> dict[str, Any] | None:
-    return {k: (json.loads(v) if k in ("reasons", "signals", "scores", "before", "after") and isinstance(v, str) else v)
-            for k, v in row.items()} if row is not None else None
+    """A row as JSON-ready data: JSON columns parsed, timestamps ISO 8601, ids as strings."""
+    if row is None:
+        return None
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if key in ("reasons", "signals", "scores", "before", "after") and isinstance(value, str):
+            value = json.loads(value)
+        elif isinstance(value, datetime):
+            value = value.isoformat()
+        elif isinstance(value, uuid.UUID):
+            value = str(value)
+        out[key] = value
+    return out
 
 
 def _timestamp(value: Any) -> datetime | None:
