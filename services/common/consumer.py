@@ -26,12 +26,13 @@ import base64
 import enum
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import asyncpg
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import IllegalStateError, KafkaError
 
 from services.common.db import CONNECTION_ERRORS
 from services.common.envelope import Event, utc_now_iso
@@ -86,6 +87,9 @@ class ConsumerStats:
     retries: int = 0
     reconnects: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
+    # (logical topic, partition) ⇒ records on the broker not yet fetched by this member; measured
+    # at most once a second while connected, emptied on disconnect (read by /metrics, see lag()).
+    lag: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
 class _Stopping(Exception):
@@ -118,9 +122,14 @@ class ConsumerLoop:
         self._running = True
         self.stats = ConsumerStats()
         self.connected = asyncio.Event()
+        self._lag_measured_at = 0.0
 
     def stop(self) -> None:
         self._running = False
+
+    def lag(self) -> dict[tuple[str, int], int]:
+        """Read-only: the last measured lag per (logical topic, partition) of this member's assignment."""
+        return dict(self.stats.lag)
 
     async def run(self) -> None:
         backoff = 0.2
@@ -132,6 +141,7 @@ class ConsumerLoop:
                 backoff = 0.2
                 while self._running:
                     batch = await consumer.getmany(timeout_ms=300, max_records=self._batch_size)
+                    await self._measure_lag(consumer)
                     if batch:
                         await self._process_batch(consumer, batch)
             except (KafkaError, OSError) as e:
@@ -146,7 +156,31 @@ class ConsumerLoop:
                 backoff = min(backoff * 2, 5.0)
             finally:
                 self.connected.clear()
+                self.stats.lag = {}
                 await _close_quietly(consumer)
+
+    async def _measure_lag(self, consumer) -> None:
+        """Lag = end of the partition (last stable offset, as we read committed) − our position.
+
+        Only partitions with a fetch response so far (a known end offset, hence a valid
+        position) are measured; never raises, at most once a second.
+        """
+        now = time.monotonic()
+        if now - self._lag_measured_at < 1.0:
+            return
+        self._lag_measured_at = now
+        lag: dict[tuple[str, int], int] = {}
+        try:
+            for tp in consumer.assignment():
+                end = consumer.last_stable_offset(tp)
+                if end is None or end < 0:
+                    end = consumer.highwater(tp)
+                if end is None:
+                    continue
+                lag[(self._names.logical(tp.topic), tp.partition)] = max(0, end - await consumer.position(tp))
+        except (IllegalStateError, AssertionError, KafkaError):
+            return  # a rebalance moved the partitions meanwhile: measure again next time
+        self.stats.lag = lag
 
     async def _process_batch(self, consumer, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         decoded: dict[int, Event | EventError] = {}

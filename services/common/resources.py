@@ -22,6 +22,7 @@ from services.common.db import close_pool, create_pool, ping
 from services.common.http import METRICS, READINESS
 from services.common.kafka import make_producer
 from services.common.outbox import OutboxRelay
+from services.common.sampling import QuerySampler
 from services.common.topics import TopicNames
 
 log = logging.getLogger(__name__)
@@ -122,10 +123,35 @@ def relay_ctx(dsn: str, schema: str, poll_seconds: float):
         relay = OutboxRelay(pool=app[POOL], dsn=dsn, schema=schema, producer=app[PRODUCER], topics=app[TOPICS],
                             poll_seconds=poll_seconds)
         app[RELAY] = relay
-        app[METRICS].registry.register(_RelayCollector(relay))
-        return relay
+        backlog = QuerySampler(app[POOL], OUTBOX_BACKLOG_QUERY, name=f"outbox-backlog-{schema}")
+        app[METRICS].registry.register(_RelayCollector(relay, backlog, schema))
+        return _WithSamplers(relay, backlog)
 
     return background_ctx(f"outbox-relay-{schema}", make)
+
+
+class _WithSamplers:
+    """A ``Stoppable`` with the metric samplers that live exactly as long as it runs."""
+
+    def __init__(self, main: Stoppable, *samplers: QuerySampler) -> None:
+        self._main = main
+        self._samplers = samplers
+
+    def stop(self) -> None:
+        self._main.stop()
+        for sampler in self._samplers:
+            sampler.stop()
+
+    async def run(self) -> None:
+        tasks = [asyncio.create_task(s.run(), name=f"metrics-{s.name}") for s in self._samplers]
+        try:
+            await self._main.run()
+        finally:
+            for sampler in self._samplers:
+                sampler.stop()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def consumer_ctx(key: web.AppKey[ConsumerLoop], make_loop: Callable[[web.Application], ConsumerLoop]):
@@ -146,16 +172,38 @@ def _connected(loop: ConsumerLoop):
     return check
 
 
+# Unsent rows of this schema's outbox (the partial index ``outbox_unsent`` covers them) and the
+# age of the oldest; the pool's search_path is the service's schema.
+OUTBOX_BACKLOG_QUERY = """
+SELECT count(*) AS unsent,
+       COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 AS oldest_seconds
+FROM outbox WHERE sent_at IS NULL
+"""
+
+
 class _RelayCollector:
-    def __init__(self, relay: OutboxRelay) -> None:
+    def __init__(self, relay: OutboxRelay, backlog: QuerySampler | None = None, schema: str = "") -> None:
         self._relay = relay
+        self._backlog = backlog
+        self._schema = schema
 
     def collect(self):
         published = CounterMetricFamily("haven_outbox_published", "Outbox events published to Kafka")
         published.add_metric([], self._relay.stats.published)
         failures = CounterMetricFamily("haven_outbox_publish_failures", "Outbox publish attempts that failed")
         failures.add_metric([], self._relay.stats.failures)
-        return [published, failures]
+        families = [published, failures]
+        rows = self._backlog.rows() if self._backlog is not None else None
+        if rows:
+            # The whole schema's backlog: every replica of a service reports the same number (use max, not sum).
+            unsent = GaugeMetricFamily("haven_outbox_unsent_events",
+                                       "Outbox rows not yet published to Kafka (whole schema, sampled)", labels=["schema"])
+            unsent.add_metric([self._schema], rows[0]["unsent"])
+            oldest = GaugeMetricFamily("haven_outbox_oldest_unsent_age_seconds",
+                                       "Age of the oldest outbox row not yet published (0 when none)", labels=["schema"])
+            oldest.add_metric([self._schema], rows[0]["oldest_seconds"])
+            families += [unsent, oldest]
+        return families
 
 
 class _ConsumerCollector:
@@ -170,4 +218,9 @@ class _ConsumerCollector:
             events.add_metric([self._loop.name, outcome], value)
         connected = GaugeMetricFamily("haven_consumer_connected", "1 while the consumer is connected", labels=["consumer"])
         connected.add_metric([self._loop.name], 1 if self._loop.connected.is_set() else 0)
-        return [events, connected]
+        lag = GaugeMetricFamily("haven_consumer_lag",
+                                "Records on the broker this member has not fetched yet, per assigned partition",
+                                labels=["consumer", "topic", "partition"])
+        for (topic, partition), records in sorted(self._loop.lag().items()):
+            lag.add_metric([self._loop.name, topic, str(partition)], records)
+        return [events, connected, lag]
