@@ -61,6 +61,10 @@ SCHEMAS: dict[str, EventSchema] = {
     "escalation.resolved": EventSchema(1, {"escalation_id": STR, "post_id": STR, "outcome": STR}),
     # user_id: the member the action is about (the post's author); optional fields by action:
     # post_id, post_version, moderator_id, reason, message, until, redacted_body, reporter_ids.
+    "reply.published": EventSchema(
+        1, {"post_id": STR, "thread_id": STR, "author_id": STR, "thread_author_id": STR}
+    ),
+    "reaction.added": EventSchema(1, {"post_id": STR, "post_author_id": STR, "user_id": STR, "kind": STR}),
     "action.taken": EventSchema(1, {"action_id": STR, "action": STR, "user_id": STR}, {"action": ACTIONS}),
 }
 

@@ -137,6 +137,17 @@ ON CONFLICT (post_id, version) DO NOTHING
 RETURNING id, post_id, version, note, created_at
 """
 
+INSERT_REACTION = """
+INSERT INTO reactions (post_id, user_id, kind) VALUES ($1, $2, $3)
+ON CONFLICT DO NOTHING
+RETURNING created_at
+"""
+REACTION_COUNTS = "SELECT kind, count(*) AS n FROM reactions WHERE post_id = $1 GROUP BY kind"
+THREAD_AUTHOR_OF_POST = """
+SELECT p.is_opening, p.author_id, p.thread_id, t.author_id AS thread_author_id, c.slug AS community
+FROM posts p JOIN threads t ON t.id = p.thread_id JOIN communities c ON c.id = t.community_id WHERE p.id = $1
+"""
+
 # --- reports ----------------------------------------------------------------------------
 
 INSERT_REPORT = """

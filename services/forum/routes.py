@@ -19,3 +19,4 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_patch("/v1/posts/{post_id}", views.edit_post)
     app.router.add_post("/v1/posts/{post_id}/reports", views.report_post)
     app.router.add_post("/v1/posts/{post_id}/appeal", views.appeal_post)
+    app.router.add_post("/v1/posts/{post_id}/reactions", views.react_to_post)

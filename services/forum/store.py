@@ -25,13 +25,14 @@ from services.common.db import connection, transaction
 from services.common.envelope import DECISION_OUTCOMES, Event
 from services.common.errors import Conflict, EventError, Forbidden, NotFound, Unauthorized, ValidationError
 from services.common.tokens import ROLES, Principal
-from services.common.topics import FORUM_POSTS, FORUM_REPORTS
+from services.common.topics import FORUM_ACTIVITY, FORUM_POSTS, FORUM_REPORTS
 from services.forum import queries as q
 
 PRODUCER = "forum"
 # Roles that may read posts others cannot (held, pending): moderators review them,
 # crisis staff read the post behind an escalation.
 STAFF_ROLES = ("moderator", "admin", "crisis_staff")
+REACTION_KINDS = ("support", "hug", "strength", "same_here")
 REPORT_REASONS = ("harassment", "hate", "sourcing", "privacy", "self_harm", "spam", "misinformation", "other")
 
 
@@ -231,6 +232,25 @@ class ForumStore:
             raise Forbidden(f"your account is suspended until {until.isoformat()}")
         return user
 
+    async def react(self, member: Principal, post_id: str, kind: str, trace_id: str) -> tuple[dict, bool]:
+        """Add a support reaction (once per kind per member); returns (counts, created)."""
+        if kind not in REACTION_KINDS:
+            raise ValidationError(f"kind must be one of {', '.join(REACTION_KINDS)}", field="kind")
+        async with transaction(self._pool) as conn:
+            await self._require_can_write(conn, member)
+            post = await q.fetch_one(conn, q.POST_BY_ID, uuid.UUID(post_id))
+            if post is None or not can_see(member, post) or post["status"] != "published":
+                raise NotFound("no such post")
+            created = await conn.fetchval(q.INSERT_REACTION, post["id"], uuid.UUID(member.user_id), kind)
+            if created is not None and str(post["author_id"]) != member.user_id:
+                await outbox.enqueue(conn, FORUM_ACTIVITY, Event.create(
+                    "reaction.added", key=str(post["id"]), producer=PRODUCER, trace_id=trace_id,
+                    data={"post_id": str(post["id"]), "post_author_id": str(post["author_id"]),
+                          "user_id": member.user_id, "kind": kind},
+                ))
+            counts = {r["kind"]: r["n"] for r in await conn.fetch(q.REACTION_COUNTS, post["id"])}
+        return counts, created is not None
+
     async def appeal(self, author: Principal, post_id: str, note: str | None, trace_id: str) -> dict:
         """The author contests a removal, once per removed version."""
         async with transaction(self._pool) as conn:
@@ -268,7 +288,10 @@ class ForumStore:
 
 
 async def apply_decision(conn: asyncpg.Connection, event: Event) -> bool:
-    """Apply a ``decision.made`` to the post it names; False when stale or duplicate."""
+    """Apply a ``decision.made`` to the post it names; False when stale or duplicate.
+
+    A reply published for the first time tells the thread's author (``reply.published``).
+    """
     data = event.data
     if data["outcome"] not in DECISION_OUTCOMES:
         raise EventError(f"unknown decision outcome {data['outcome']!r}")
@@ -278,7 +301,20 @@ async def apply_decision(conn: asyncpg.Connection, event: Event) -> bool:
         raise EventError("decision names an invalid post id") from e
     applied = await conn.fetchval(q.APPLY_DECISION, post_id, data["outcome"], json.dumps(data["reasons"]),
                                   data["version"])
+    if applied is not None and data["outcome"] == "published" and data["version"] == 1:
+        await _announce_reply(conn, post_id, event.trace_id)
     return applied is not None
+
+
+async def _announce_reply(conn: asyncpg.Connection, post_id: uuid.UUID, trace_id: str) -> None:
+    post = await q.fetch_one(conn, q.THREAD_AUTHOR_OF_POST, post_id)
+    if post is None or post["is_opening"] or post["author_id"] == post["thread_author_id"]:
+        return
+    await outbox.enqueue(conn, FORUM_ACTIVITY, Event.create(
+        "reply.published", key=str(post["thread_id"]), producer=PRODUCER, trace_id=trace_id,
+        data={"post_id": str(post_id), "thread_id": str(post["thread_id"]), "author_id": str(post["author_id"]),
+              "thread_author_id": str(post["thread_author_id"]), "community": post["community"]},
+    ))
 
 
 # What each moderator action does to the post: (new status, statuses it may change, reasons).

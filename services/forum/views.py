@@ -159,6 +159,14 @@ async def edit_post(request: web.Request) -> web.Response:
     return web.json_response({"post": _post(post, editor)})
 
 
+async def react_to_post(request: web.Request) -> web.Response:
+    member = authenticate(request)
+    kind = text_field(await read_json(request), "kind", max_length=20)
+    request.app[LIMITS].posts.check(member.user_id, "reactions")
+    counts, created = await request.app[STORE].react(member, uuid_param(request, "post_id"), kind, trace_id_var.get())
+    return web.json_response({"reactions": counts}, status=201 if created else 200)
+
+
 async def appeal_post(request: web.Request) -> web.Response:
     author = authenticate(request)
     note = text_field(await read_json(request), "note", max_length=2000, required=False)

@@ -26,6 +26,26 @@ class Planned:
     type: str
     data: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def category(self) -> str:
+        return category_of(self.type)
+
+    @property
+    def tier(self) -> int:
+        """Which rota tier a crisis page is for (tier 2 from the second missed page)."""
+        return int(self.data.get("tier") or 1)
+
+
+# Preferences are per category; a notification's category follows from its type.
+CATEGORIES = ("crisis", "support", "account", "post", "queue", "report", "activity", "system")
+_CATEGORY_OF_PREFIX = {"crisis": "crisis", "support": "support", "account": "account", "post": "post",
+                       "queue": "queue", "report": "report", "reply": "activity", "reaction": "activity",
+                       "webhook": "system"}
+
+
+def category_of(kind: str) -> str:
+    return _CATEGORY_OF_PREFIX.get(kind.split(".", 1)[0], "system")
+
 
 @dataclass(frozen=True)
 class CrisisResources:
@@ -74,6 +94,12 @@ def plan(event: Event, resources: CrisisResources) -> list[Planned]:
         return [Planned(Recipient(role="crisis_staff"), "crisis.repage",
                         {"escalation_id": data["escalation_id"], "post_id": data["post_id"], "tier": data["tier"],
                          "misses": data.get("misses"), "level": data.get("level")})]
+    if event.type == "reply.published":
+        return [Planned(Recipient(user_id=data["thread_author_id"]), "reply.published",
+                        {"post_id": data["post_id"], "thread_id": data["thread_id"]})]
+    if event.type == "reaction.added":
+        return [Planned(Recipient(user_id=data["post_author_id"]), "reaction.added",
+                        {"post_id": data["post_id"], "kind": data["kind"]})]
     if event.type == "escalation.acknowledged":
         return [Planned(Recipient(role="crisis_staff"), "crisis.acknowledged",
                         {"escalation_id": data["escalation_id"], "post_id": data["post_id"], "by": data["by"]})]

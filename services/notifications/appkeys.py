@@ -1,0 +1,16 @@
+"""Typed keys of notifications' application state."""
+
+from aiohttp import web
+
+from services.common.consumer import ConsumerLoop
+from services.notifications.config import NotificationsConfig
+from services.notifications.delivery import DeliveryWorker
+from services.notifications.store import NotificationStore, WebhookRegistry
+from services.notifications.stream import Broadcaster
+
+CONFIG = web.AppKey("config", NotificationsConfig)
+STORE = web.AppKey("store", NotificationStore)
+WEBHOOKS = web.AppKey("webhooks", WebhookRegistry)
+BROADCASTER = web.AppKey("broadcaster", Broadcaster)
+DELIVERY = web.AppKey("delivery_worker", DeliveryWorker)
+EVENTS_CONSUMER = web.AppKey("events_consumer", ConsumerLoop)
