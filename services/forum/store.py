@@ -179,12 +179,7 @@ class ForumStore:
 
     async def edit_post(self, editor: Principal, post_id: str, body: str, trace_id: str) -> dict:
         async with transaction(self._pool) as conn:
-            await self._require_can_write(conn, editor)
-            post = await q.fetch_one(conn, q.POST_BY_ID_FOR_UPDATE, uuid.UUID(post_id))
-            if post is None or not can_see(editor, post):
-                raise NotFound("no such post")
-            if str(post["author_id"]) != editor.user_id:
-                raise Forbidden("only the author can edit a post")
+            post = await self._own_post_for_update(conn, editor, post_id, "only the author can edit a post")
             if post["status"] == "removed":
                 raise Conflict("a removed post cannot be edited")
             version = await conn.fetchval(q.EDIT_POST, post["id"], body)
@@ -222,6 +217,16 @@ class ForumStore:
             await outbox.enqueue(conn, FORUM_REPORTS, event)
         return report, True
 
+    async def _own_post_for_update(self, conn, principal: Principal, post_id: str, not_yours: str) -> dict:
+        """The caller's own post, locked: 404 if they cannot see it, 403 if it is someone else's."""
+        await self._require_can_write(conn, principal)
+        post = await q.fetch_one(conn, q.POST_BY_ID_FOR_UPDATE, uuid.UUID(post_id))
+        if post is None or not can_see(principal, post):
+            raise NotFound("no such post")
+        if str(post["author_id"]) != principal.user_id:
+            raise Forbidden(not_yours)
+        return post
+
     async def _require_can_write(self, conn, principal: Principal) -> dict:
         """Suspension and deletion take effect on writes at once, not at token expiry."""
         user = await q.fetch_one(conn, q.USER_BY_ID, uuid.UUID(principal.user_id))
@@ -254,12 +259,7 @@ class ForumStore:
     async def appeal(self, author: Principal, post_id: str, note: str | None, trace_id: str) -> dict:
         """The author contests a removal, once per removed version."""
         async with transaction(self._pool) as conn:
-            await self._require_can_write(conn, author)
-            post = await q.fetch_one(conn, q.POST_BY_ID_FOR_UPDATE, uuid.UUID(post_id))
-            if post is None or not can_see(author, post):
-                raise NotFound("no such post")
-            if str(post["author_id"]) != author.user_id:
-                raise Forbidden("only the author can appeal a removal")
+            post = await self._own_post_for_update(conn, author, post_id, "only the author can appeal a removal")
             if post["status"] != "removed":
                 raise Conflict("only a removed post can be appealed")
             appeal = await q.fetch_one(conn, q.INSERT_APPEAL, uuid.uuid4(), post["id"], post["version"],
