@@ -45,3 +45,9 @@ unit: install
 
 clean-data:
 	@echo "removes ./.haven (all local posts, users and the Kafka log)"; rm -rf .haven
+
+# Moderation throughput: the worker beside raw Detoxify.predict, fp32 and int8 (bench/run.py; never part of
+# `make test`). `make bench QUICK=1` takes a couple of minutes; results go to bench/results/<date>.json.
+.PHONY: bench
+bench: install
+	QUICK=$(QUICK) $(PY) bench/run.py

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from services.common.config import CommonConfig, EnvReader
+from services.common.errors import ConfigError
 from services.moderation.detectors.toxicity import ToxicityConfig
-from services.moderation.policy import Policy
+from services.moderation.policy import Policy, load_document, merge
 
 SCHEMA = "moderation"
 DEFAULT_REMOVAL_REASONS = ("harassment", "hate", "sourcing", "privacy", "spam", "graphic_method_detail",
@@ -34,24 +36,15 @@ class ModerationConfig:
     policy: Policy
     crisis_repage_seconds: int
     review: ReviewSettings = ReviewSettings()
+    # How often the per-community policy documents are re-read from the database.
+    policy_reload_seconds: float = 30.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "ModerationConfig":
         env = EnvReader(environ)
         common = CommonConfig.read(env, default_port=8081)
-        toxicity = ToxicityConfig(
-            model=env.choice("DETOXIFY_MODEL", "original", DETOXIFY_MODELS),
-            checkpoint=env.optional("DETOXIFY_CHECKPOINT"),
-            huggingface_config_path=env.optional("DETOXIFY_HF_CONFIG_PATH"),
-            device=env.text("DETOXIFY_DEVICE", "cpu"),
-            torch_threads=env.integer("TORCH_THREADS", 1, minimum=1, maximum=64),
-            batch_size=env.integer("DETOXIFY_BATCH_SIZE", 16, minimum=1, maximum=256),
-        )
-        policy = Policy(
-            version=env.text("POLICY_VERSION", "default-1"),
-            toxicity_hold=env.number("POLICY_TOXICITY_HOLD", 0.8, minimum=0.0, maximum=1.0),
-            threat_hold=env.number("POLICY_THREAT_HOLD", 0.7, minimum=0.0, maximum=1.0),
-        )
+        toxicity = toxicity_from_env(env)
+        policy = policy_from_env(env)
         review = ReviewSettings(
             claim_seconds=env.integer("REVIEW_CLAIM_SECONDS", 600, minimum=10),
             overdue_seconds=env.integer("QUEUE_OVERDUE_SECONDS", 3600, minimum=60),
@@ -60,9 +53,50 @@ class ModerationConfig:
             removal_reasons=_words(env.text("REMOVAL_REASONS", ",".join(DEFAULT_REMOVAL_REASONS))),
             suspension_steps_days=_steps(env, env.text("SUSPENSION_STEPS_DAYS", "1,3,7,30")),
         )
-        config = cls(common, toxicity, policy, env.integer("CRISIS_REPAGE_SECONDS", 120, minimum=1), review)
+        config = cls(common, toxicity, policy, env.integer("CRISIS_REPAGE_SECONDS", 120, minimum=1), review,
+                     env.number("POLICY_RELOAD_SECONDS", 30.0, minimum=1.0, maximum=3600.0))
         env.raise_if_problems()
         return config
+
+
+def toxicity_from_env(env: EnvReader) -> ToxicityConfig:
+    """Detoxify settings; the service and the classify/replay tools read them the same way."""
+    int8 = env.text("DETOXIFY_INT8", "0").lower()
+    if int8 not in ("0", "1", "true", "false", "yes", "no"):
+        env.problems.append(f"DETOXIFY_INT8 must be 1 or 0, got {int8!r}")
+    return ToxicityConfig(
+        model=env.choice("DETOXIFY_MODEL", "original", DETOXIFY_MODELS),
+        checkpoint=env.optional("DETOXIFY_CHECKPOINT"),
+        huggingface_config_path=env.optional("DETOXIFY_HF_CONFIG_PATH"),
+        device=env.text("DETOXIFY_DEVICE", "cpu"),
+        torch_threads=env.integer("TORCH_THREADS", 1, minimum=1, maximum=64),
+        batch_size=env.integer("DETOXIFY_BATCH_SIZE", 16, minimum=1, maximum=256),
+        max_batch_tokens=env.integer("DETOXIFY_BATCH_TOKENS", 512, minimum=16, maximum=1_000_000),
+        quantize=int8 in ("1", "true", "yes"),
+    )
+
+
+def policy_from_env(env: EnvReader) -> Policy:
+    """The base policy: ``POLICY_FILE`` (default: the shipped ``policy_default.yaml``), then the
+    ``POLICY_VERSION`` / ``POLICY_TOXICITY_HOLD`` / ``POLICY_THREAT_HOLD`` overrides where set.
+    Communities' documents in the database are merged onto it when the service starts."""
+    path = env.optional("POLICY_FILE")
+    try:
+        document = load_document(Path(path) if path else None)
+    except ConfigError as e:
+        env.problems.append(f"POLICY_FILE: {e}")
+        return Policy()
+    toxicity = document.get("toxicity") if isinstance(document.get("toxicity"), dict) else {}
+    overrides = {"version": env.text("POLICY_VERSION", str(document.get("version", ""))),
+                 "toxicity": {"abuse_hold": env.number("POLICY_TOXICITY_HOLD", toxicity.get("abuse_hold", 0.8),
+                                                       minimum=0.0, maximum=1.0),
+                              "threat_hold": env.number("POLICY_THREAT_HOLD", toxicity.get("threat_hold", 0.7),
+                                                        minimum=0.0, maximum=1.0)}}
+    try:
+        return Policy.from_document(merge(document, overrides))
+    except ConfigError as e:
+        env.problems.append(f"POLICY_FILE {path or 'policy_default.yaml'}: {' '.join(str(e).split())}")
+        return Policy()
 
 
 def _words(raw: str) -> tuple[str, ...]:

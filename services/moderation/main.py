@@ -1,9 +1,12 @@
 """moderation service: the whole flow, readable top to bottom.
 
 Kafka ``forum.posts`` / ``forum.reports`` ─► ConsumerLoop (inbox, retries, DLQ)
-   └─► PostHandler.prepare: crisis rules + Detoxify on the micro-batch (worker thread)
-   └─► PostHandler.apply: decision (+ escalation, + queue item) and their events
-       through the outbox, in the inbox transaction
+   └─► PostHandler.prepare: rule detectors (crisis, abuse, sourcing, privacy, watched words)
+       ─► a crisis escalation opened at once ─► Detoxify on the micro-batch (worker thread)
+   └─► PostHandler.apply: the community's policy ─► decision (+ escalation, + queue item)
+       and their events through the outbox, in the inbox transaction
+policies: the shipped default (or POLICY_FILE) + per-community documents from PostgreSQL,
+          loaded at start and re-read every POLICY_RELOAD_SECONDS
 outbox relay ─► ``moderation.decisions`` (forum, notifications),
                 ``moderation.escalations`` (notifications)
 repager ─► re-pages open escalations nobody acknowledged (timers in PostgreSQL)
@@ -35,6 +38,8 @@ from services.moderation.appkeys import CONFIG, DESK, POSTS_CONSUMER, QUEUE, REP
 from services.moderation.config import SCHEMA, ModerationConfig
 from services.moderation.detectors.toxicity import ToxicityScorer
 from services.moderation.escalations import EscalationDesk, Repager
+from services.moderation.metrics import MODERATION_METRICS, install_metrics
+from services.moderation.policies import POLICIES, PolicyHolder, PolicyReloader, load_book
 from services.moderation.review import ReviewQueue
 from services.moderation.routes import setup_routes
 from services.moderation.worker import Detectors, PostHandler
@@ -52,17 +57,22 @@ def create_app(config: ModerationConfig) -> web.Application:
     app.cleanup_ctx.extend([
         scorer_ctx(config),
         pool_ctx(common.database_url, SCHEMA, common.db_pool_min, common.db_pool_max),
+        policies_ctx(config),
         store_ctx(config),
         producer_ctx(common.kafka_bootstrap_servers, f"{common.topic_prefix}moderation"),
         relay_ctx(common.database_url, SCHEMA, common.relay_poll_seconds),
         consumer_ctx(POSTS_CONSUMER, lambda app: ConsumerLoop(
             name="moderation-posts", pool=app[POOL], bootstrap_servers=common.kafka_bootstrap_servers,
             topic_names=app[TOPICS], topics=[FORUM_POSTS, FORUM_REPORTS],
-            handler=PostHandler(Detectors(app[SCORER]), config.policy, config.crisis_repage_seconds, config.review),
+            handler=PostHandler(Detectors(app[SCORER]), app[POLICIES], config.crisis_repage_seconds, config.review,
+                                pool=app[POOL], metrics=app[MODERATION_METRICS]),
             producer=app[PRODUCER], max_attempts=common.consumer_max_attempts,
             batch_size=config.toxicity.batch_size)),
         background_ctx("repager", lambda app: _repager(app, config)),
+        background_ctx("policy-reloader", lambda app: PolicyReloader(app[POOL], app[POLICIES],
+                                                                     config.policy_reload_seconds)),
     ])
+    install_metrics(app)
     setup_routes(app)
     return app
 
@@ -81,6 +91,16 @@ def scorer_ctx(config: ModerationConfig):
         app[SCORER] = scorer
         yield
         await scorer.close()
+
+    return ctx
+
+
+def policies_ctx(config: ModerationConfig):
+    """Every community's policy: the base from config, the stored documents merged on it."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        app[POLICIES] = PolicyHolder(await load_book(app[POOL], config.policy))
+        yield
 
     return ctx
 

@@ -235,3 +235,33 @@ OPEN_UNACKNOWLEDGED = """
 SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(opened_at)), 0) AS oldest_seconds
 FROM escalations WHERE status = 'open'
 """
+
+# --- policies and replay (issue 3) ---------------------------------------------------------------
+
+LATEST_POLICIES = """
+SELECT DISTINCT ON (community) community, version, document, created_at FROM policies
+ORDER BY community, created_at DESC
+"""
+INSERT_POLICY = """
+INSERT INTO policies (community, version, document, created_by) VALUES ($1, $2, $3::jsonb, $4)
+ON CONFLICT (community, version) DO NOTHING
+RETURNING created_at
+"""
+POLICY_DOCUMENT = "SELECT document FROM policies WHERE community = $1 AND version = $2"
+POLICY_HISTORY = """
+SELECT community, version, created_at, created_by FROM policies
+WHERE ($1::text IS NULL OR community = $1) ORDER BY community, created_at
+"""
+# Decided post versions received in [since, until), in keyset pages of (received_at, post_id, version).
+REPLAY_PAGE = """
+SELECT v.post_id, v.version, v.title, v.body, v.received_at, p.community, p.author_id, p.thread_id,
+       d.outcome, d.reasons, d.policy_version, d.model
+FROM post_versions v
+JOIN posts p ON p.post_id = v.post_id
+JOIN decisions d ON d.post_id = v.post_id AND d.version = v.version
+WHERE v.received_at >= $1 AND v.received_at < $2
+  AND ($3::text IS NULL OR p.community = $3)
+  AND ($4::timestamptz IS NULL OR (v.received_at, v.post_id, v.version) > ($4, $5::uuid, $6::int))
+ORDER BY v.received_at, v.post_id, v.version
+LIMIT $7
+"""

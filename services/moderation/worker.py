@@ -1,10 +1,14 @@
 """The moderation worker: every post through detectors and policy, once per version.
 
-``prepare`` runs on a whole micro-batch from ``getmany`` before any
-transaction: the cheap rule detectors per text, then one Detoxify call for all
-texts, off the event loop. ``apply`` then runs per event inside the consumer's
-inbox transaction and writes the decision, the escalation and the queue item
-with their events through the outbox — all or nothing.
+``prepare`` runs on a whole micro-batch from ``getmany`` before the inbox
+transactions: the cheap rule detectors per text (crisis, abuse, sourcing,
+privacy, the community's watched words), then — for a crisis post — its
+escalation, opened at once in its own short transaction so crisis staff are
+paged without waiting for the model, then one Detoxify call for all texts,
+off the event loop. ``apply`` then runs per event inside the consumer's inbox
+transaction and writes the decision, the escalation (already open: the insert
+is idempotent, one per post) and the queue item with their events through the
+outbox — all or nothing. The decision itself stays exactly-once per version.
 
 A post version is decided once (``decisions`` is unique on post and version).
 When the same version arrives again with a new event id (the forum's pending
@@ -17,22 +21,29 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 
 from services.common import outbox
+from services.common.db import transaction
 from services.common.envelope import Event
 from services.common.errors import EventError
 from services.common.topics import MODERATION_ACTIONS, MODERATION_DECISIONS
 from services.moderation import audit
 from services.moderation import queries as q
 from services.moderation.config import ReviewSettings
+from services.moderation.metrics import ModerationMetrics
+from services.moderation.detectors.abuse import AbuseDetector
 from services.moderation.detectors.crisis import CrisisDetector
+from services.moderation.detectors.privacy import PrivacyDetector
+from services.moderation.detectors.sourcing import SourcingDetector
 from services.moderation.detectors.toxicity import ToxicityScorer
+from services.moderation.detectors.watched import WatchList
 from services.moderation.escalations import open_escalation
-from services.moderation.policy import PRIORITY, Decision, Policy, decide
+from services.moderation.policy import PRIORITY, Decision, Policy, crisis_assessment, decide
 from services.moderation.reports import reporter_weight
 from services.moderation.signals import Signal
 
@@ -42,25 +53,52 @@ PRODUCER = "moderation"
 POST_EVENTS = ("post.created", "post.edited")
 
 
-class Detectors:
-    """All detectors over one batch of texts."""
+class RuleDetector(Protocol):
+    name: str
 
-    def __init__(self, toxicity: ToxicityScorer, crisis: CrisisDetector | None = None) -> None:
+    def detect(self, text: str) -> list[Signal]: ...
+
+
+class PolicySource(Protocol):
+    def for_community(self, community: str | None) -> Policy: ...
+
+
+class _Single:
+    """One policy for every community (tests, tools)."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+
+    def for_community(self, community: str | None) -> Policy:
+        return self.policy
+
+
+class Detectors:
+    """All detectors over one batch of texts: the cheap rules first, then Detoxify on the batch."""
+
+    def __init__(self, toxicity: ToxicityScorer, crisis: CrisisDetector | None = None,
+                 rules: Sequence[RuleDetector] | None = None) -> None:
         self.toxicity = toxicity
         self.crisis = crisis or CrisisDetector()
+        self.rules = tuple(rules) if rules is not None else (AbuseDetector(), SourcingDetector(), PrivacyDetector())
 
     @property
     def model_name(self) -> str:
-        return f"{self.toxicity.model_name}+{self.crisis.name}"
+        return "+".join([self.toxicity.model_name, self.crisis.name, *(r.name for r in self.rules)])
 
-    async def run(self, texts: list[str]) -> list[list[Signal]]:
-        """Crisis rules first; a failing model never keeps a crisis from escalating.
+    def rule_signals(self, text: str, watched: WatchList | None = None) -> list[Signal]:
+        """Crisis, abuse, sourcing, privacy and the community's watched words: milliseconds, no model."""
+        signals = self.crisis.detect(text)
+        for detector in self.rules:
+            signals += detector.detect(text)
+        return signals + (watched.scan(text) if watched else [])
 
-        If Detoxify fails, each post gets a ``model_unavailable`` signal instead of
-        scores: the policy holds it for a human (fail closed) while any crisis
-        signal still escalates at once.
+    async def model_signals(self, texts: list[str]) -> list[list[Signal]]:
+        """Detoxify on the whole batch, off the event loop.
+
+        If it fails, each post gets a ``model_unavailable`` signal instead of
+        scores: the policy holds it for a human (fail closed).
         """
-        crisis = [self.crisis.detect(text) for text in texts]
         try:
             scores = await self.toxicity.score(texts)
         except Exception as e:  # noqa: BLE001 - any model failure: degrade, never drop the crisis path
@@ -68,8 +106,18 @@ class Detectors:
                       e.__class__.__name__)
             unavailable = Signal("model_unavailable", 1.0, f"toxicity model error: {e.__class__.__name__}",
                                  self.toxicity.model_name)
-            return [found + [unavailable] for found in crisis]
-        return [found + _toxicity_signals(score, self.toxicity.model_name) for found, score in zip(crisis, scores)]
+            return [[unavailable] for _ in texts]
+        return [_toxicity_signals(score, self.toxicity.model_name) for score in scores]
+
+    async def run(self, texts: list[str], watched: Sequence[WatchList | None] | None = None) -> list[list[Signal]]:
+        """Rules, then the model; a failing model never keeps a crisis from escalating."""
+        rules = [self.rule_signals(text, w) for text, w in zip(texts, watched or [None] * len(texts))]
+        return [combine(r, m) for r, m in zip(rules, await self.model_signals(texts))]
+
+
+def combine(rules: list[Signal], model: list[Signal]) -> list[Signal]:
+    """One post's signals in a stable order: crisis, the model's, then the other rules'."""
+    return [s for s in rules if s.category == "crisis"] + model + [s for s in rules if s.category != "crisis"]
 
 
 def _toxicity_signals(scores: dict[str, float], model: str) -> list[Signal]:
@@ -89,20 +137,58 @@ def post_text(data: dict[str, Any]) -> str:
 
 
 class PostHandler:
-    """Consumer handler for ``forum.posts`` and ``forum.reports``."""
+    """Consumer handler for ``forum.posts`` and ``forum.reports``.
 
-    def __init__(self, detectors: Detectors, policy: Policy, repage_seconds: int, review: ReviewSettings) -> None:
+    ``policies`` is one :class:`Policy` for every community, or a holder of the
+    per-community book (:class:`services.moderation.policies.PolicyHolder`).
+    With a ``pool``, ``prepare`` opens crisis escalations before the ML batch.
+    """
+
+    def __init__(self, detectors: Detectors, policies: Policy | PolicySource, repage_seconds: int,
+                 review: ReviewSettings, pool: asyncpg.Pool | None = None,
+                 metrics: ModerationMetrics | None = None) -> None:
         self._detectors = detectors
-        self._policy = policy
+        self._metrics = metrics
+        self._policies: PolicySource = _Single(policies) if isinstance(policies, Policy) else policies
         self._repage_seconds = repage_seconds
         self._review = review
+        self._pool = pool
         self._prepared: dict[str, list[Signal]] = {}
+        self.early_escalations = 0
 
     async def prepare(self, events: list[Event]) -> None:
+        """Rules per post, crisis escalations at once, then one Detoxify call for the batch."""
         posts = [e for e in events if e.type in POST_EVENTS]
-        if posts:
-            signals = await self._detectors.run([post_text(e.data) for e in posts])
-            self._prepared.update({e.id: s for e, s in zip(posts, signals)})
+        if not posts:
+            return
+        texts = [post_text(e.data) for e in posts]
+        policies = [self._policies.for_community(e.data.get("community")) for e in posts]
+        rules = [self._detectors.rule_signals(text, policy.watched) for text, policy in zip(texts, policies)]
+        await self._escalate_early(posts, policies, rules)
+        model = await self._detectors.model_signals(texts)
+        self._prepared.update({e.id: combine(r, m) for e, r, m in zip(posts, rules, model)})
+
+    async def _escalate_early(self, posts: list[Event], policies: list[Policy], rules: list[list[Signal]]) -> None:
+        """Open each crisis post's escalation in its own short transaction, before the model runs.
+
+        ``open_escalation`` is idempotent (one per post), so ``apply`` finds it open and
+        moves on; if this fails (the database blinked), ``apply`` opens it instead.
+        """
+        if self._pool is None:
+            return
+        for event, policy, signals in zip(posts, policies, rules):
+            level, evidence, _ = crisis_assessment(policy, signals)
+            if level is None:
+                continue
+            data = event.data
+            try:
+                async with transaction(self._pool) as conn:
+                    opened = await open_escalation(conn, post={**data, "post_id": _uuid(data["post_id"])},
+                                                   level=level, evidence=evidence,
+                                                   repage_seconds=self._repage_seconds, trace_id=event.trace_id)
+                self.early_escalations += opened is not None
+            except Exception as e:  # noqa: BLE001 - apply() opens it in the inbox transaction instead
+                log.warning("early crisis escalation failed (%s); the decision will open it", e.__class__.__name__)
 
     async def apply(self, conn: asyncpg.Connection, event: Event) -> None:
         try:
@@ -131,21 +217,23 @@ class PostHandler:
             return
         if await conn.fetchval(q.LATEST_VERSION, post_id) > version:
             return  # the post was edited since: only its newest version is decided
+        policy = self._policies.for_community(data["community"])
         signals = self._prepared.get(event.id)
         if signals is None:
-            signals = (await self._detectors.run([post_text(data)]))[0]
-        decision = decide(self._policy, post_text(data), signals)
-        await self._store_decision(conn, event, decision, signals)
+            signals = (await self._detectors.run([post_text(data)], [policy.watched]))[0]
+        decision = decide(policy, post_text(data), signals)
+        await self._store_decision(conn, event, decision, signals, policy)
         if decision.escalation_level:
             evidence = [r for r in decision.reasons if r["code"] == "crisis"]
             await open_escalation(conn, post={**data, "post_id": post_id}, level=decision.escalation_level,
                                   evidence=evidence, repage_seconds=self._repage_seconds, trace_id=event.trace_id)
-        if decision.outcome == "held":
+        if decision.needs_review:
             top = max((r.get("score", 0.0) for r in decision.reasons), default=0.0)
             await conn.execute(q.UPSERT_QUEUE_ITEM_SCORED, uuid.uuid4(), post_id, data["community"], author_id,
                                decision.priority, json.dumps(decision.reasons), top, 0.0)
 
-    async def _store_decision(self, conn, event: Event, decision: Decision, signals: list[Signal]) -> None:
+    async def _store_decision(self, conn, event: Event, decision: Decision, signals: list[Signal],
+                              policy: Policy) -> None:
         data = event.data
         scores = {s.details.get("label", s.category): round(s.score, 4) for s in signals}
         decision_id = uuid.uuid4()
@@ -153,16 +241,18 @@ class PostHandler:
             "decision.made", key=data["post_id"], producer=PRODUCER, trace_id=event.trace_id,
             data={"decision_id": str(decision_id), "post_id": data["post_id"], "version": data["version"],
                   "author_id": data["author_id"], "community": data["community"], "outcome": decision.outcome,
-                  "reasons": decision.reasons, "scores": scores, "policy_version": self._policy.version,
+                  "reasons": decision.reasons, "scores": scores, "policy_version": policy.version,
                   "model": self._detectors.model_name},
         )
         await conn.execute(
             q.INSERT_DECISION, decision_id, uuid.UUID(outgoing.id), _uuid(data["post_id"]), data["version"],
             _uuid(data["author_id"]), data["community"], decision.outcome, json.dumps(decision.reasons),
-            json.dumps([s.to_json() for s in signals]), json.dumps(scores), self._policy.version,
+            json.dumps([s.to_json() for s in signals]), json.dumps(scores), policy.version,
             self._detectors.model_name,
         )
         await outbox.enqueue(conn, MODERATION_DECISIONS, outgoing)
+        if self._metrics is not None:
+            self._metrics.observe_decision(event.occurred_at)
 
     async def _record_report(self, conn, event: Event) -> None:
         """Store the report weighted by the reporter's standing; enough weight hides the post."""

@@ -146,3 +146,87 @@ def test_means_named_with_intent_are_method_detail(detector):
 def test_a_past_sentence_does_not_hide_a_present_one(detector):
     text = "Two years ago I swallowed all my pills. Tonight I'm going to kill myself, the pills are right here."
     assert [s.details["level"] for s in detector.detect(text)] == ["imminent"]
+
+
+# --- crisis-rules-v3 (issue 3): cases written for this file ---------------------------------------------------------
+
+V3_POSITIVES = [
+    # in progress
+    ("I can't stop the bleeding this time", "imminent"),
+    ("cut too deep and I can't get it to stop bleeding", "imminent"),
+    ("I'm in the car in the garage with the motor running", "imminent"),
+    ("the engine is running and the garage door is shut", "imminent"),
+    ("I'm standing on the ledge of the parking deck", "imminent"),
+    ("no deja de sangrar", "imminent"),
+    # intent, goodbyes, refusing to be stopped, self-harm again
+    ("This is it, the night I finally end my life.", "high"),
+    ("Please don't try to stop me.", "high"),
+    ("I have a plan now.", "high"),
+    ("I cut myself again", "high"),
+    ("Solo quería despedirme de ustedes.", "high"),
+    # a current wish; a wish with "right now" is rated high
+    ("Everyone would be better off without me", "watch"),
+    ("No one would even notice if I disappeared", "watch"),
+    ("I keep hoping I fall asleep and never wake up", "watch"),
+    ("quisiera dormir y no despertar", "watch"),
+    ("I want to die right now", "high"),
+    # ingestion without a subject, preparations, no point in living
+    ("Took everything in the cabinet. Sorry.", "imminent"),
+    ("just popped 30 bars, feeling floaty", "imminent"),
+    ("The rope is tied.", "high"),
+    ("I'm going to drive my car into a wall", "high"),
+    ("I don't see the point in living anymore", "watch"),
+    ("no reason left to go on", "watch"),
+    ("no le veo sentido a la vida", "watch"),
+    # overdose signs beside a drug, a whole prescription, the means at hand with an end in view
+    ("he's foaming at the mouth and won't respond, he used something", "imminent"),
+    ("my sister is barely breathing, she did fent an hour ago", "imminent"),
+    ("I've taken over 20 of my seroquel with wine", "imminent"),
+    ("swallowed my entire prescription tonight", "imminent"),
+    ("I'm sitting here with a knife and I can't do this anymore", "high"),
+    ("Please tell my kids I love them.", "high"),
+    ("I don't care if I live or die anymore", "watch"),
+    ("death sounds like a relief", "watch"),
+    ("quisiera morirme", "watch"),
+]
+
+V3_HARD_NEGATIVES = [
+    "Three years ago tonight I took all my pills; now I run a support group.",
+    "A year ago today I swallowed a bottle of pills and woke up in the ICU. Grateful today.",
+    "My dad left the car running in the garage to warm it up.",
+    "Tonight's the night! One year sober party at my place.",
+    "Don't try to stop me from going to the meeting lol",
+    "Nobody can stop me now, six months clean!",
+    "I'm standing on the bridge where I proposed to her.",
+    "I cut myself shaving today, so much blood for a tiny nick",
+    "I hurt myself at the gym today",
+    "I can't stop thinking about using tonight",
+    "My doctor asked if I wanted to die and I said not anymore.",
+    "I'm going to end my streak of skipping meetings.",
+    "took 3 meds this morning as prescribed",
+    "I took 2 advil for my headache",
+    "we tied the knot last june!",
+    "took everything my sponsor said to heart",
+    "I'd rather die than go back to using",
+    "sick and tired of living like this, so I called a meeting line",
+    "Got a new knife for my kitchen, I'm done with takeout",
+    "I bought a rope for the camping trip",
+    "My therapist had me write a goodbye letter to alcohol",
+    "his breathing is slow and steady now, the doctors say he'll be fine",
+]
+
+
+@pytest.mark.parametrize(("text", "level"), V3_POSITIVES)
+def test_v3_crisis_is_detected_at_its_level(detector, text, level):
+    assert [s.details["level"] for s in detector.detect(text)] == [level]
+
+
+@pytest.mark.parametrize("text", V3_HARD_NEGATIVES)
+def test_v3_hard_negative_gives_no_signal(detector, text):
+    assert detector.detect(text) == []
+
+
+@pytest.mark.parametrize("text", [t for t, _ in V3_POSITIVES])
+def test_v3_evidence_is_a_span_of_the_input(detector, text):
+    (signal,) = detector.detect(text)
+    assert signal.evidence and signal.evidence in text

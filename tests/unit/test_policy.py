@@ -6,7 +6,9 @@ import itertools
 
 import pytest
 
-from services.moderation.policy import Policy, decide
+from services.common.errors import ConfigError
+from services.moderation.detectors.watched import WatchList
+from services.moderation.policy import Policy, Thresholds, decide, load_document, merge
 from services.moderation.signals import Signal
 
 LEVELS = ("watch", "high", "imminent")
@@ -135,7 +137,10 @@ def test_toxicity_threshold_does_not_move_the_threat_threshold():
 
 
 def test_policy_as_json_names_its_version_and_thresholds():
-    assert Policy("p-7", 0.6, 0.5).as_json() == {"version": "p-7", "toxicity_hold": 0.6, "threat_hold": 0.5}
+    document = Policy("p-7", 0.6, 0.5).as_json()
+    assert document["version"] == "p-7"
+    assert document["toxicity"] == {"abuse_hold": 0.6, "threat_hold": 0.5}
+    assert Policy.from_document(document) == Policy("p-7", 0.6, 0.5)
 
 
 # --- priority ---------------------------------------------------------------------------------------------------
@@ -194,3 +199,114 @@ def test_a_threat_against_oneself_is_a_crisis_not_abuse():
     decision = decide(Policy(), text, [crisis("high", method=False), tox("threat", 0.95)])
     assert decision.outcome == "published" and decision.escalation_level == "high"
     assert decide(Policy(), "I'm going to kill you", [tox("threat", 0.95)]).outcome == "held"
+
+
+# --- the policy as a document (issue 3) --------------------------------------------------------------------------
+
+def rule(category: str, score: float, **details) -> Signal:
+    return Signal(category, score, "evidence", f"{category}-rules", details)
+
+
+def watched(action: str, **details) -> Signal:
+    return Signal("watched", 1.0, "spice", "watched-v1", {"action": action, "entry": "spice", **details})
+
+
+def test_the_shipped_default_document_is_policy_with_no_arguments():
+    assert Policy.from_document(load_document()) == Policy()
+
+
+@pytest.mark.parametrize("category", ["abuse", "threat", "sourcing"])
+def test_a_rule_category_at_its_hold_threshold_holds_with_its_own_reason(category):
+    decision = decide(Policy(), "text", [rule(category, 0.5)])
+    assert decision.outcome == "held" and codes(decision) == [category]
+    assert decide(Policy(), "text", [rule(category, 0.49)]).outcome == "published"
+
+
+@pytest.mark.parametrize("category", ["abuse", "threat", "sourcing", "privacy"])
+def test_the_default_policy_never_removes_for_a_rule_score(category):
+    assert decide(Policy(), "text", [rule(category, 1.0)]).outcome == "held"
+
+
+def test_remove_comes_only_from_an_explicit_remove_threshold():
+    strict = Policy(categories={**Policy().categories, "sourcing": Thresholds(hold=0.5, remove=0.9)})
+    assert decide(strict, "text", [rule("sourcing", 0.95)]).outcome == "removed"
+    assert decide(strict, "text", [rule("sourcing", 0.7)]).outcome == "held"
+
+
+def test_ml_scores_cannot_be_given_a_remove_action():
+    with pytest.raises(ConfigError, match="never remove"):
+        Policy.from_document(merge(Policy().as_json(), {"toxicity": {"remove": 0.99}}))
+
+
+def test_a_flag_publishes_and_queues():
+    flagging = Policy(categories={**Policy().categories, "sourcing": Thresholds(flag=0.3, hold=0.6)})
+    decision = decide(flagging, "text", [rule("sourcing", 0.4)])
+    assert (decision.outcome, decision.flagged, decision.needs_review) == ("published", True, True)
+    assert [r["action"] for r in decision.reasons] == ["flag"]
+
+
+@pytest.mark.parametrize(("action", "outcome", "flagged"), [
+    ("block", "removed", False), ("hold", "held", False), ("flag", "published", True), ("censor", "published", False)])
+def test_watched_word_actions(action, outcome, flagged):
+    decision = decide(Policy(), "buy spice here", [watched(action, **({"redact": [[4, 9, "*****"]]}
+                                                                      if action == "censor" else {}))])
+    assert (decision.outcome, decision.flagged) == (outcome, flagged)
+    assert codes(decision) == ["watched"] and decision.reasons[0]["action"] == action
+    assert decision.redacted_text == ("buy ***** here" if action == "censor" else None)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_a_crisis_post_is_never_removed_even_when_a_rule_says_remove(level):
+    decision = decide(Policy(), "text", [crisis(level, method=False), watched("block")])
+    assert decision.outcome == "held" and decision.escalation_level == level
+
+
+def test_privacy_holds_with_a_private_redact_reason_carrying_the_redacted_text():
+    text = "call me at 617-555-0123"
+    signal = rule("privacy", 0.9, kinds=["phone"], redact=[[11, 23, "[phone removed]"]], redaction_safe=True)
+    decision = decide(Policy(), text, [signal])
+    assert decision.outcome == "held" and codes(decision) == ["privacy"]
+    (reason,) = decision.reasons
+    assert reason["action"] == "redact"
+    assert reason["details"]["redacted_text"] == "call me at [phone removed]"
+    assert decision.redacted_text == "call me at [phone removed]"
+
+
+def test_doxxing_is_held_even_where_the_community_only_flags_personal_data():
+    lenient = Policy(categories={**Policy().categories, "privacy": Thresholds(flag=0.5)})
+    safe = rule("privacy", 0.9, kinds=["phone"], redact=[], redaction_safe=True)
+    doxx = rule("privacy", 0.97, kinds=["name", "address"], redact=[], redaction_safe=False)
+    assert decide(lenient, "x", [safe]).outcome == "published"
+    assert decide(lenient, "x", [doxx]).outcome == "held"
+
+
+@pytest.mark.parametrize(("overlay", "problem"), [
+    ({"version": "has space"}, "version"),
+    ({"toxicity": {"abuse_hold": 1.5}}, "toxicity.abuse_hold"),
+    ({"categories": {"sourcing": {"hold": 0.9, "flag": 0.95}}}, "rise"),
+    ({"categories": {"spam": {"hold": 0.5}}}, "unknown key 'spam'"),
+    ({"crisis": {"escalate": False}}, "always escalates"),
+    ({"surprise": 1}, "unknown key 'surprise'"),
+    ({"watched": {"words": [{"text": "x", "action": "block"}]}}, "fewer than 2"),
+    ({"watched": {"words": [{"text": "spice", "action": "explode"}]}}, "action must be one of"),
+    ({"watched": {"links": [{"domain": "spice", "action": "censor"}]}}, "action must be one of"),
+])
+def test_an_invalid_document_names_the_problem(overlay, problem):
+    with pytest.raises(ConfigError, match=problem):
+        Policy.from_document(merge(Policy().as_json(), overlay))
+
+
+def test_merge_merges_mappings_and_replaces_lists():
+    base = {"categories": {"abuse": {"hold": 0.5}, "sourcing": {"hold": 0.5}}, "watched": {"words": ["a1", "b2"]}}
+    merged = merge(base, {"categories": {"sourcing": {"remove": 0.9}}, "watched": {"words": ["c3"]}})
+    assert merged == {"categories": {"abuse": {"hold": 0.5}, "sourcing": {"hold": 0.5, "remove": 0.9}},
+                      "watched": {"words": ["c3"]}}
+    assert base["watched"]["words"] == ["a1", "b2"], "the base is not changed"
+
+
+def test_a_watched_list_round_trips_through_the_document():
+    document = merge(Policy().as_json(), {"watched": {"words": [{"text": "spice gold", "action": "block"}],
+                                                      "links": [{"domain": "t.me", "action": "hold"}]}})
+    policy = Policy.from_document(document)
+    assert isinstance(policy.watched, WatchList) and len(policy.watched.words) == 1
+    assert Policy.from_document(policy.as_json()) == policy
