@@ -72,7 +72,7 @@ def create_app(config: ModerationConfig) -> web.Application:
         background_ctx("policy-reloader", lambda app: PolicyReloader(app[POOL], app[POLICIES],
                                                                      config.policy_reload_seconds)),
     ])
-    install_metrics(app)
+    install_metrics(app, overdue_seconds=config.review.overdue_seconds)
     setup_routes(app)
     return app
 

@@ -95,6 +95,43 @@ class EscalationCollector:
         return [count, oldest]
 
 
+QUEUE_AGES_QUERY = """
+SELECT EXTRACT(EPOCH FROM now() - created_at)::float8 AS age_seconds
+FROM queue_items WHERE status = 'open' ORDER BY created_at LIMIT 100000
+"""
+
+
+class QueueCollector:
+    """Open review-queue items, how many are overdue, and the oldest one's age: nothing is dropped silently."""
+
+    def __init__(self, sampler: QuerySampler, overdue_seconds: float) -> None:
+        self._sampler = sampler
+        self._overdue_seconds = overdue_seconds
+
+    def collect(self):
+        rows = self._sampler.rows()
+        if rows is None:
+            return []
+        ages = [row["age_seconds"] for row in rows]
+        open_items = GaugeMetricFamily("haven_review_queue_open", "Open review-queue items")
+        open_items.add_metric([], len(ages))
+        overdue = GaugeMetricFamily("haven_review_queue_overdue",
+                                    "Open review-queue items older than QUEUE_OVERDUE_SECONDS")
+        overdue.add_metric([], sum(1 for age in ages if age > self._overdue_seconds))
+        oldest = GaugeMetricFamily("haven_review_queue_oldest_seconds", "Age of the oldest open item (0 when none)")
+        oldest.add_metric([], max(ages, default=0.0))
+        return [open_items, overdue, oldest]
+
+
+def queue_metrics_ctx(overdue_seconds: float, interval: float = 5.0):
+    def make(app: web.Application) -> QuerySampler:
+        sampler = QuerySampler(app[POOL], QUEUE_AGES_QUERY, interval=interval, name="review-queue")
+        app[METRICS].registry.register(QueueCollector(sampler, overdue_seconds))
+        return sampler
+
+    return background_ctx("queue-metrics", make)
+
+
 MODERATION_METRICS = web.AppKey("moderation_metrics", ModerationMetrics)
 
 
@@ -109,11 +146,12 @@ def escalation_metrics_ctx(interval: float = 5.0):
     return background_ctx("escalation-metrics", make)
 
 
-def install_metrics(app: web.Application) -> ModerationMetrics:
+def install_metrics(app: web.Application, *, overdue_seconds: float = 3600.0) -> ModerationMetrics:
     """Add moderation's metrics to ``app``; call in ``create_app`` after the cleanup contexts. Idempotent."""
     if MODERATION_METRICS in app:
         return app[MODERATION_METRICS]
     metrics = ModerationMetrics(app[METRICS].registry)
     app[MODERATION_METRICS] = metrics
     app.cleanup_ctx.append(escalation_metrics_ctx())
+    app.cleanup_ctx.append(queue_metrics_ctx(overdue_seconds))
     return metrics

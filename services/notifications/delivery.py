@@ -215,6 +215,7 @@ _LINES = {
     "account.suspended": "Your account is suspended for a while. Open Haven for details.",
     "queue.item_held": "A post is waiting for review: {base}/moderation/queue",
     "queue.report_threshold": "A reported post was hidden for review: {base}/moderation/queue",
+    "queue.appeal": "A member appealed a removal: {base}/moderation/queue",
     "report.handled": "Thank you: a moderator handled your report.",
     "reply.published": "Someone replied in your thread.",
     "reaction.added": "Someone sent support on your post.",

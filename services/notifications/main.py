@@ -29,6 +29,7 @@ from services.common.resources import (
 from services.common.tokens import TokenVerifier
 from services.common.topics import (
     FORUM_ACTIVITY,
+    FORUM_REPORTS,
     MODERATION_ACTIONS,
     MODERATION_DECISIONS,
     MODERATION_ESCALATIONS,
@@ -59,7 +60,7 @@ def create_app(config: NotificationsConfig) -> web.Application:
         consumer_ctx(EVENTS_CONSUMER, lambda app: ConsumerLoop(
             name="notifications-events", pool=app[POOL], bootstrap_servers=common.kafka_bootstrap_servers,
             topic_names=app[TOPICS],
-            topics=[MODERATION_DECISIONS, MODERATION_ESCALATIONS, MODERATION_ACTIONS, FORUM_ACTIVITY],
+            topics=[MODERATION_DECISIONS, MODERATION_ESCALATIONS, MODERATION_ACTIONS, FORUM_ACTIVITY, FORUM_REPORTS],
             handler=NotificationHandler(config.crisis_resources, config.delivery), producer=app[PRODUCER],
             max_attempts=common.consumer_max_attempts)),
         background_ctx("delivery", lambda app: _delivery_worker(app, config)),

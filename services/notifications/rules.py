@@ -94,6 +94,8 @@ def plan(event: Event, resources: CrisisResources) -> list[Planned]:
         return [Planned(Recipient(role="crisis_staff"), "crisis.repage",
                         {"escalation_id": data["escalation_id"], "post_id": data["post_id"], "tier": data["tier"],
                          "misses": data.get("misses"), "level": data.get("level")})]
+    if event.type == "appeal.created":
+        return [Planned(Recipient(role="moderator"), "queue.appeal", {"post_id": data["post_id"]})]
     if event.type == "reply.published":
         return [Planned(Recipient(user_id=data["thread_author_id"]), "reply.published",
                         {"post_id": data["post_id"], "thread_id": data["thread_id"]})]

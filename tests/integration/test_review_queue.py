@@ -91,6 +91,7 @@ async def test_remove_appeal_approve_with_a_full_audit_trail(review_stack: Stack
         return detail if detail["status"] == "open" and detail["appeals"] else None
 
     detail = await eventually(reopened, what="the appeal back in the queue")
+    await eventually(lambda: _has_notice(stack, moderator, "queue.appeal"), what="moderators told of the appeal")
     contested = detail["appeals"][0]["contested"]
     assert contested["decision"]["outcome"] == "held" and contested["removal"]["reason"] == "harassment"
     assert detail["appeals"][0]["note"] == "I was quoting someone"
@@ -185,6 +186,22 @@ async def test_suspension_blocks_posting_until_it_ends_and_steps_up(review_stack
     assert timedelta(hours=23) < first_until - now <= timedelta(days=1)
     assert timedelta(days=2, hours=23) < second_until - now <= timedelta(days=3)
     assert second["author_record"]["suspensions"] == 2
+
+
+async def test_overdue_items_show_in_metrics(isolation: Isolation) -> None:
+    async with start_stack(isolation, QUEUE_OVERDUE_SECONDS="60") as stack:
+        author, moderator = await stack.register(), await stack.staff("moderator")
+        _, item_id = await _held_item(stack, author, moderator)
+        await stack.db.execute("UPDATE moderation.queue_items SET created_at = now() - interval '2 minutes' "
+                               "WHERE id = $1", uuid.UUID(item_id))  # the clock moving on, simulated
+
+        async def overdue_in_metrics() -> bool:
+            text = await (await stack.moderation.get("/metrics")).text()
+            return "haven_review_queue_overdue 1.0" in text and "haven_review_queue_open 1.0" in text
+
+        await eventually(overdue_in_metrics, timeout=20, what="the overdue item in /metrics")
+        listing = await (await stack.moderation.get("/v1/queue", headers=moderator.auth)).json()
+        assert [i["overdue"] for i in listing["items"]] == [True]
 
 
 async def test_queue_filters_and_cursor_pagination(review_stack: Stack) -> None:

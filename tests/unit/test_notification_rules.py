@@ -128,3 +128,15 @@ def test_watch_and_high_have_no_emergency_prompt(level):
 def test_support_message_has_no_method_or_blame_words(level, word):
     text = " ".join(str(v) for v in support_of(level).values() if v != POST_ID).lower()
     assert not re.search(rf"\b{re.escape(word)}", text)
+
+
+def test_an_appeal_tells_the_moderators_and_nobody_else():
+    from services.common.envelope import Event as _Event
+    from services.notifications.rules import CrisisResources as _Resources
+    from services.notifications.rules import plan as _plan
+
+    event = _Event.create("appeal.created", key="p", producer="forum",
+                          data={"appeal_id": "a", "post_id": "p", "author_id": "u", "version": 1, "note": "please"})
+    (planned,) = _plan(event, _Resources())
+    assert (planned.recipient.role, planned.type, planned.category) == ("moderator", "queue.appeal", "queue")
+    assert "please" not in str(planned.data), "the appeal's note stays in the queue item"
