@@ -40,6 +40,7 @@ from aiokafka import AIOKafkaProducer
 from services.common.db import CONNECTION_ERRORS
 from services.common.envelope import Event
 from services.common.errors import InfrastructureError
+from services.common.listen import listen_forever
 from services.common.topics import TopicNames
 
 log = logging.getLogger(__name__)
@@ -118,7 +119,10 @@ class OutboxRelay:
         self._wakeup.set()
 
     async def run(self) -> None:
-        listener = asyncio.create_task(self._listen(), name=f"outbox-listen-{self._schema}")
+        listener = asyncio.create_task(
+            listen_forever(self._dsn, notify_channel(self._schema), lambda _payload: self._wakeup.set()),
+            name=f"outbox-listen-{self._schema}",
+        )
         backoff = 0.2
         try:
             while self._running:
@@ -184,20 +188,3 @@ class OutboxRelay:
                 await conn.execute(_PURGE, self._retain_sent_seconds)
         except CONNECTION_ERRORS:
             pass
-
-    async def _listen(self) -> None:
-        """Hold a LISTEN connection; reconnect after losing it. Polling covers the gaps."""
-        while True:
-            conn = None
-            try:
-                conn = await asyncpg.connect(self._dsn, server_settings={"search_path": self._schema})
-                await conn.add_listener(notify_channel(self._schema), lambda *_: self._wakeup.set())
-                while not conn.is_closed():
-                    await asyncio.sleep(5)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - keep listening; the poll timer is the fallback
-                await asyncio.sleep(2)
-            finally:
-                if conn is not None and not conn.is_closed():
-                    await asyncio.shield(conn.close(timeout=2))
