@@ -60,13 +60,7 @@ async def deployed(infra: Infra) -> AsyncIterator[Deployed]:
                              roles=tuple(roles.values()), wait_seconds=30), say=lines.append)
         yield Deployed(dsn, roles, prefix, lines)
     finally:
-        await drop_database(infra.admin_dsn, database)
-        conn = await asyncpg.connect(infra.admin_dsn)
-        try:
-            for role in roles.values():
-                await conn.execute(await conn.fetchval("SELECT format('DROP ROLE IF EXISTS %I', $1::text)", role.role))
-        finally:
-            await conn.close()
+        await _drop_database_and_roles(infra.admin_dsn, database, roles)
 
 
 async def test_topics_exist_with_the_production_definitions_reduced_to_one_broker(deployed: Deployed,
@@ -223,10 +217,14 @@ async def test_schemas_migrated_by_the_administrator_are_handed_over(infra: Infr
         for schema, role in roles.items():
             assert await migrate(as_role(dsn, role.role), schema, schema_migrations()[schema]) == []
     finally:
-        await drop_database(infra.admin_dsn, database)
-        conn = await asyncpg.connect(infra.admin_dsn)
-        try:
-            for role in roles.values():
-                await conn.execute(await conn.fetchval("SELECT format('DROP ROLE IF EXISTS %I', $1::text)", role.role))
-        finally:
-            await conn.close()
+        await _drop_database_and_roles(infra.admin_dsn, database, roles)
+
+
+async def _drop_database_and_roles(admin_dsn: str, database: str, roles: dict) -> None:
+    await drop_database(admin_dsn, database)
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        for role in roles.values():
+            await conn.execute(await conn.fetchval("SELECT format('DROP ROLE IF EXISTS %I', $1::text)", role.role))
+    finally:
+        await conn.close()
