@@ -67,6 +67,25 @@ class EnvReader:
             return default
         return value
 
+    def origins(self, name: str) -> tuple[str, ...]:
+        """A comma-separated allow-list of exact web origins (``scheme://host[:port]``); empty means none.
+
+        A wildcard is refused: the services answer credentialed requests, so every origin is named.
+        """
+        found: list[str] = []
+        for raw in self._environ.get(name, "").split(","):
+            origin = raw.strip()
+            if not origin:
+                continue
+            scheme, sep, rest = origin.partition("://")
+            if origin == "*" or "*" in origin:
+                self.problems.append(f"{name} must name exact origins, not a wildcard ({origin!r})")
+            elif scheme not in ("http", "https") or not sep or not rest or "/" in rest or rest != rest.strip():
+                self.problems.append(f"{name}: {origin!r} is not an origin like https://haven.example.org")
+            elif origin.lower() not in found:
+                found.append(origin.lower())
+        return tuple(found)
+
     def existing_file(self, name: str, *, required: bool = True) -> Path | None:
         raw = self.optional(name)
         if raw is None:
@@ -108,6 +127,7 @@ class CommonConfig:
     log_level: str
     relay_poll_seconds: float
     consumer_max_attempts: int
+    cors_allowed_origins: tuple[str, ...] = ()
 
     @classmethod
     def read(cls, env: EnvReader, *, default_port: int) -> "CommonConfig":
@@ -123,6 +143,7 @@ class CommonConfig:
             log_level=env.choice("LOG_LEVEL", "INFO", ("DEBUG", "INFO", "WARNING", "ERROR")),
             relay_poll_seconds=env.number("OUTBOX_POLL_SECONDS", 1.0, minimum=0.05, maximum=60),
             consumer_max_attempts=env.integer("CONSUMER_MAX_ATTEMPTS", 5, minimum=1, maximum=100),
+            cors_allowed_origins=env.origins("CORS_ALLOWED_ORIGINS"),
         )
         if config.db_pool_min > config.db_pool_max:
             env.problems.append(f"DB_POOL_MIN ({config.db_pool_min}) must not exceed DB_POOL_MAX ({config.db_pool_max})")

@@ -51,7 +51,8 @@ MIGRATIONS = HERE / "migrations"
 def create_app(config: ModerationConfig) -> web.Application:
     common = config.common
     app = new_app(service="moderation", openapi=HERE / "openapi.yaml",
-                  verifier=TokenVerifier.from_file(common.token_public_key_file))
+                  verifier=TokenVerifier.from_file(common.token_public_key_file),
+                  cors_origins=common.cors_allowed_origins)
     app[CONFIG] = config
     app[TOPICS] = TopicNames(common.topic_prefix)
     app.cleanup_ctx.extend([

@@ -32,7 +32,7 @@ LIBRARY_ENV = {
     "HOME": "a writable home for libraries that want one (the image's user has none)",
 }
 
-_ENV_READ = re.compile(r'env\.(?:text|optional|integer|number|choice|existing_file)\(\s*"([A-Z0-9_]+)"')
+_ENV_READ = re.compile(r'env\.(?:text|optional|integer|number|choice|existing_file|origins)\(\s*"([A-Z0-9_]+)"')
 
 
 @cache
