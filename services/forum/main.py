@@ -20,7 +20,8 @@ from aiohttp import web
 
 from services.common.consumer import ConsumerLoop
 from services.common.envelope import Event
-from services.common.http import new_app
+from services.common.errors import ConfigError
+from services.common.http import VERIFIER, new_app
 from services.common.ratelimit import RateLimiter
 from services.common.resources import POOL, PRODUCER, TOPICS, background_ctx, consumer_ctx, pool_ctx, producer_ctx, relay_ctx
 from services.common.tokens import TokenSigner, TokenVerifier
@@ -81,10 +82,14 @@ class PendingSweeper:
 def create_app(config: ForumConfig) -> web.Application:
     common = config.common
     app = new_app(service="forum", openapi=HERE / "openapi.yaml",
-                  verifier=TokenVerifier.from_file(common.token_public_key_file))
+                  verifier=TokenVerifier.from_file(common.token_public_key_file),
+                  cors_origins=common.cors_allowed_origins)
     app[CONFIG] = config
     app[TOPICS] = TopicNames(common.topic_prefix)
     app[SIGNER] = TokenSigner.from_file(config.token_private_key_file, config.access_token_ttl_seconds)
+    if app[SIGNER].key_id not in app[VERIFIER].key_ids:
+        raise ConfigError("TOKEN_PRIVATE_KEY_FILE's public key is not in TOKEN_PUBLIC_KEY_FILE: during a key "
+                          "rotation, add the new public key to every service first (docs/security.md)")
     app[LIMITS] = Limits(
         posts=RateLimiter(config.posts_per_minute, 60),
         reports=RateLimiter(config.reports_per_minute, 60),
