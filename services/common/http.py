@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
@@ -35,6 +36,7 @@ from services.common.errors import (
     ValidationError,
 )
 from services.common.logs import trace_id_var
+from services.common.suspensions import Suspensions
 from services.common.tokens import Principal, TokenVerifier
 
 log = logging.getLogger(__name__)
@@ -59,8 +61,15 @@ class HttpMetrics:
 
 METRICS = web.AppKey("metrics", HttpMetrics)
 VERIFIER = web.AppKey("token_verifier", TokenVerifier)
+SUSPENSIONS = web.AppKey("suspensions", Suspensions)
 READINESS = web.AppKey("readiness_checks", dict)
 OPENAPI_PATH = web.AppKey("openapi_path", Path)
+CORS_ORIGINS = web.AppKey("cors_allowed_origins", frozenset)
+
+CORS_ALLOW_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
+CORS_ALLOW_HEADERS = "Authorization, Content-Type, Last-Event-ID, X-Trace-Id"
+CORS_EXPOSE_HEADERS = "X-Trace-Id, Retry-After"
+CORS_MAX_AGE = "600"
 
 
 def error_body(error: DomainError) -> dict[str, Any]:
@@ -74,11 +83,17 @@ def error_body(error: DomainError) -> dict[str, Any]:
 async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
     """The one place where domain errors become HTTP errors."""
     try:
+        _refuse_unstorable_url(request)
         return await handler(request)
     except RateLimited as e:
         return web.json_response(error_body(e), status=e.status, headers={"Retry-After": str(e.retry_after)})
     except DomainError as e:
         return web.json_response(error_body(e), status=e.status)
+    except asyncpg.DataError as e:
+        # A safety net: input PostgreSQL cannot hold (out of range, bad encoding) is the
+        # client's mistake, not a 500. Views validate first; this says which one did not.
+        log.warning("database refused input during %s %s (%s)", request.method, request.path, e.__class__.__name__)
+        return web.json_response(error_body(ValidationError("a value in the request cannot be stored")), status=400)
     except InfrastructureError:
         log.warning("dependency unavailable during %s %s", request.method, request.path)
         e = ServiceUnavailable("a dependency is unavailable; try again shortly")
@@ -108,10 +123,85 @@ async def trace_middleware(request: web.Request, handler) -> web.StreamResponse:
     metrics.requests.labels(route, str(response.status)).inc()
     metrics.latency.labels(route).observe(time.perf_counter() - started)
     response.headers["X-Trace-Id"] = trace_id
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    if "Authorization" in request.headers:
-        response.headers["Cache-Control"] = "no-store"
     return response
+
+
+async def security_headers_on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+    """``nosniff`` everywhere, and ``no-store`` on every /v1 response and every authenticated one.
+
+    A hook, not a middleware, so streamed responses (the SSE stream) get them too. /v1 carries
+    personal data or tokens (login, register and refresh answer with tokens and carry no
+    Authorization header): no cache, shared or private, may keep any of it.
+    """
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if "Authorization" in request.headers or request.path.startswith("/v1/"):
+        response.headers["Cache-Control"] = "no-store"
+
+
+@web.middleware
+async def cors_preflight_middleware(request: web.Request, handler) -> web.StreamResponse:
+    """Answers CORS preflights (``OPTIONS`` with ``Access-Control-Request-Method``) before routing.
+
+    An allowed origin gets 204 with the methods and headers the web client uses; any other
+    origin gets a 204 without CORS headers, which the browser treats as a refusal. With no
+    allow-list configured, nothing here applies.
+    """
+    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers and request.app[CORS_ORIGINS]:
+        response = web.Response(status=204, headers={"Vary": "Origin"})
+        if _allowed_origin(request):
+            response.headers["Access-Control-Allow-Methods"] = CORS_ALLOW_METHODS
+            response.headers["Access-Control-Allow-Headers"] = CORS_ALLOW_HEADERS
+            response.headers["Access-Control-Max-Age"] = CORS_MAX_AGE
+        return response
+    return await handler(request)
+
+
+async def cors_on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+    """CORS headers on every response to an allowed origin, streamed ones too (the SSE stream's
+    headers go out before its handler returns, so a middleware could not add them)."""
+    if not request.app[CORS_ORIGINS]:
+        return
+    if "Origin" not in response.headers.get("Vary", ""):
+        response.headers.add("Vary", "Origin")
+    origin = _allowed_origin(request)
+    if origin:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE_HEADERS
+
+
+def _allowed_origin(request: web.Request) -> str | None:
+    origin = request.headers.get("Origin", "")
+    return origin if origin and origin.lower() in request.app[CORS_ORIGINS] else None
+
+
+def _refuse_unstorable_url(request: web.Request) -> None:
+    """NUL characters cannot reach PostgreSQL text: a path holding one names nothing, a query is refused."""
+    if "\x00" in request.path:
+        raise NotFound("no such resource")
+    if any("\x00" in key or "\x00" in value for key, value in request.query.items()):
+        raise ValidationError("query parameters must not contain NUL characters")
+
+
+def _refuse_unstorable_text(body: Any) -> None:
+    """Every string in a JSON body must be storable text: no NUL, no lone surrogate (``"\\ud800"``)."""
+    # (value, the top-level field it sits in): the error names the field, as text_field's do.
+    pending: list[tuple[Any, str | None]] = [(body, None)]
+    while pending:
+        value, name = pending.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                where = name if name is not None else key
+                pending += [(key, where), (item, where)]
+        elif isinstance(value, list):
+            pending.extend((item, name) for item in value)
+        elif isinstance(value, str):
+            if "\x00" in value:
+                raise ValidationError(f"{name or 'text'} must not contain NUL bytes", field=name)
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as e:
+                raise ValidationError(f"{name or 'text'} must be valid Unicode (no lone surrogates)",
+                                      field=name) from e
 
 
 def _is_uuid(value: str) -> bool:
@@ -122,11 +212,20 @@ def _is_uuid(value: str) -> bool:
         return False
 
 
-def new_app(*, service: str, openapi: Path, verifier: TokenVerifier) -> web.Application:
-    """An aiohttp app with Haven's middlewares, limits and operational routes."""
-    app = web.Application(middlewares=[trace_middleware, error_middleware], client_max_size=MAX_REQUEST_BYTES)
+def new_app(*, service: str, openapi: Path, verifier: TokenVerifier,
+            cors_origins: tuple[str, ...] = ()) -> web.Application:
+    """An aiohttp app with Haven's middlewares, limits and operational routes.
+
+    ``cors_origins`` is the exact allow-list of web origins (``CORS_ALLOWED_ORIGINS``); empty: no CORS.
+    """
+    app = web.Application(middlewares=[cors_preflight_middleware, trace_middleware, error_middleware],
+                          client_max_size=MAX_REQUEST_BYTES)
+    app[CORS_ORIGINS] = frozenset(o.lower() for o in cors_origins)
+    app.on_response_prepare.append(cors_on_prepare)
+    app.on_response_prepare.append(security_headers_on_prepare)
     app[METRICS] = HttpMetrics()
     app[VERIFIER] = verifier
+    app[SUSPENSIONS] = Suspensions()
     app[READINESS] = {}
     app[OPENAPI_PATH] = openapi
     app.router.add_get("/healthz", healthz)
@@ -165,6 +264,10 @@ def authenticate(request: web.Request, *roles: str) -> Principal:
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("missing bearer token")
     principal = request.app[VERIFIER].verify(token.strip())
+    # Revocation on suspension: the token is valid, the account may not act (services/common/suspensions.py).
+    suspended_until = request.app[SUSPENSIONS].until(principal.user_id) if SUSPENSIONS in request.app else None
+    if suspended_until is not None:
+        raise Forbidden(f"your account is suspended until {suspended_until.isoformat()}")
     if roles and principal.role not in roles:
         raise Forbidden("your role cannot do this")
     return principal
@@ -179,8 +282,11 @@ async def read_json(request: web.Request) -> dict[str, Any]:
         body = json.loads(raw or b"null")
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValidationError("body is not valid JSON") from e
+    except RecursionError as e:
+        raise ValidationError("body is nested too deeply") from e
     if not isinstance(body, dict):
         raise ValidationError("body must be a JSON object")
+    _refuse_unstorable_text(body)
     return body
 
 

@@ -19,7 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from services.common.consumer import ConsumerLoop
 from services.common.db import close_pool, create_pool, ping
-from services.common.http import METRICS, READINESS
+from services.common.http import METRICS, READINESS, SUSPENSIONS
 from services.common.kafka import make_producer
 from services.common.outbox import OutboxRelay
 from services.common.sampling import QuerySampler
@@ -44,10 +44,26 @@ def pool_ctx(dsn: str, schema: str, min_size: int, max_size: int):
         pool = await create_pool(dsn, schema, min_size=min_size, max_size=max_size)
         app[POOL] = pool
         app[READINESS]["postgres"] = lambda: ping(pool)
+        watcher = await _watch_suspensions(app, pool)
         yield
+        if watcher is not None:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
         await close_pool(pool)
 
     return ctx
+
+
+async def _watch_suspensions(app: web.Application, pool: asyncpg.Pool) -> asyncio.Task | None:
+    """Keep the app's suspension list (``http.authenticate`` refuses those tokens) fresh while the pool lives."""
+    suspensions = app.get(SUSPENSIONS)
+    if suspensions is None:
+        return None
+    try:
+        await suspensions.refresh(pool)
+    except Exception as e:  # noqa: BLE001 - the watcher retries
+        log.warning("cannot read the suspension list at start (%s)", e.__class__.__name__)
+    return asyncio.create_task(suspensions.watch(pool), name="suspensions")
 
 
 def producer_ctx(bootstrap_servers: str, client_id: str):

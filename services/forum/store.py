@@ -24,6 +24,7 @@ from services.common import outbox
 from services.common.db import connection, transaction
 from services.common.envelope import DECISION_OUTCOMES, Event
 from services.common.errors import Conflict, EventError, Forbidden, NotFound, Unauthorized, ValidationError
+from services.common.suspensions import record_suspension
 from services.common.tokens import ROLES, Principal
 from services.common.topics import FORUM_ACTIVITY, FORUM_POSTS, FORUM_REPORTS
 from services.forum import queries as q
@@ -69,6 +70,7 @@ class ForumStore:
         stored = row["password_hash"] if row and row["deleted_at"] is None else self._dummy_hash
         if not await self._verify(stored, password) or row is None or row["deleted_at"] is not None:
             raise Unauthorized("wrong handle or password")
+        _refuse_if_suspended(row)
         if self._hasher.check_needs_rehash(stored):
             new_hash = await asyncio.get_running_loop().run_in_executor(None, self._hasher.hash, password)
             async with transaction(self._pool) as conn:
@@ -98,6 +100,7 @@ class ForumStore:
             row = await q.fetch_one(conn, q.USER_BY_ID, user_id) if user_id else None
         if row is None or row["deleted_at"] is not None:
             raise Unauthorized("invalid or expired refresh token")
+        _refuse_if_suspended(row)
         return public_user(row)
 
     # --- communities and threads -------------------------------------------------
@@ -162,10 +165,8 @@ class ForumStore:
             return await self._insert_post(conn, thread, author, body, False, trace_id)
 
     async def _insert_post(self, conn, thread: dict, author: Principal, body: str, opening: bool, trace_id: str) -> dict:
-        post_id = uuid.uuid4()
-        await conn.execute(q.INSERT_POST, post_id, thread["id"], uuid.UUID(author.user_id), opening, body)
-        await conn.execute(q.INSERT_REVISION, post_id, 1, body)
-        post = await q.fetch_one(conn, q.POST_BY_ID, post_id)
+        post = await q.fetch_one(conn, q.INSERT_POST_WITH_REVISION, uuid.uuid4(), thread["id"],
+                                 uuid.UUID(author.user_id), opening, body)
         assert post is not None
         await outbox.enqueue(conn, FORUM_POSTS, post_event("post.created", post, thread, trace_id))
         return post
@@ -339,6 +340,10 @@ async def apply_action(conn: asyncpg.Connection, event: Event) -> bool:
     if action == "suspend":
         if until is None:
             raise EventError("suspend without until")
+        # Revocation: every instance refuses the account's access tokens (common/suspensions.py), and
+        # its refresh tokens die now, so no session outlives the suspension.
+        await record_suspension(conn, user_id, until)
+        await conn.execute(q.REVOKE_REFRESH_OF_USER, user_id)
         return await conn.execute(q.SUSPEND_USER, user_id, until) != "UPDATE 0"
     if action == "warn":
         return await conn.execute(q.WARN_USER, user_id) != "UPDATE 0"
@@ -385,6 +390,13 @@ def visible_reasons(viewer: Principal, post: dict) -> list:
     if str(post["author_id"]) == viewer.user_id:
         return sorted({r["code"] for r in post["status_reasons"] if r.get("code") and not r.get("private")})
     return []
+
+
+def _refuse_if_suspended(row: dict) -> None:
+    """No new session (login, refresh) while an account is suspended; the caller knows the password."""
+    until = row["suspended_until"]
+    if until is not None and until > datetime.now(timezone.utc):
+        raise Forbidden(f"your account is suspended until {until.isoformat()}")
 
 
 def public_user(row: dict) -> dict:

@@ -25,6 +25,7 @@ from services.common import outbox
 from services.common.db import connection, transaction
 from services.common.envelope import Event
 from services.common.errors import Conflict, NotFound, ValidationError
+from services.common.suspensions import record_suspension
 from services.common.tokens import Principal
 from services.common.topics import MODERATION_ACTIONS
 from services.moderation import audit
@@ -207,6 +208,7 @@ class ReviewQueue:
             steps = self._settings.suspension_steps_days
             until = datetime.now(timezone.utc) + timedelta(days=steps[min(previous, len(steps) - 1)])
         await conn.execute(q.RECORD_SUSPENSION, author_id, until)
+        await record_suspension(conn, author_id, until)  # this service refuses the account's tokens at once
         return until
 
     def _validate(self, request: ActionRequest) -> None:

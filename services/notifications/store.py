@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import secrets
 import uuid
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -20,6 +21,7 @@ import asyncpg
 from services.common.db import connection, transaction
 from services.common.envelope import Event
 from services.common.errors import Conflict, NotFound, ValidationError
+from services.common.suspensions import record_suspension
 from services.common.tokens import Principal
 from services.notifications import queries as q
 from services.notifications.channels import DeliverySettings, plan_deliveries
@@ -56,6 +58,14 @@ class NotificationHandler:
         return None
 
     async def apply(self, conn: asyncpg.Connection, event: Event) -> None:
+        if event.type == "action.taken" and event.data.get("action") == "suspend" and event.data.get("until"):
+            # Revocation: this service refuses the account's tokens from now on (common/suspensions.py).
+            try:
+                user_id, until = uuid.UUID(event.data["user_id"]), datetime.fromisoformat(event.data["until"])
+            except (ValueError, TypeError, KeyError):
+                user_id = until = None  # forum refuses it too; the notification is still planned
+            if user_id is not None and until is not None:
+                await record_suspension(conn, user_id, until)
         for item in plan(event, self._resources):
             await store_notification(conn, item, uuid.UUID(event.id), self._settings)
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from aiohttp_sse import sse_response
 
+from services.common.http import SUSPENSIONS
 from services.common.listen import listen_forever
 from services.common.tokens import Principal
 
@@ -116,7 +117,8 @@ async def serve_stream(request: web.Request, principal: Principal, broadcaster: 
                 if last is None:
                     last = await store.latest_seq()
                 last = await _send_backlog(response, store, principal, last)
-                while response.is_connected() and not subscriber.overflowed and not broadcaster.closing:
+                while (response.is_connected() and not subscriber.overflowed and not broadcaster.closing
+                       and request.app[SUSPENSIONS].until(principal.user_id) is None):  # revoked: end it
                     try:
                         seq = await asyncio.wait_for(subscriber.queue.get(), heartbeat_seconds)
                     except asyncio.TimeoutError:

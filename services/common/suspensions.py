@@ -1,0 +1,76 @@
+"""Suspended accounts, refused on every service at once (token revocation on suspension).
+
+Access tokens are stateless and live up to ``ACCESS_TOKEN_TTL_SECONDS``; a
+suspension must not wait for them to expire. Each service keeps a
+``suspensions`` table in its own schema (``services/common/sql/002``),
+written in the same transaction as the effect that learns of it:
+
+* moderation, when a moderator suspends (``review.py``);
+* forum and notifications, when they apply ``action.taken`` / ``suspend``
+  from ``moderation.actions`` (idempotent consumers, so exactly once).
+
+Every instance re-reads the rows still in force every
+:data:`REFRESH_SECONDS` (a primary-key-sized table; the read is one indexed
+range scan) into memory, and :func:`services.common.http.authenticate`
+refuses a suspended account's tokens with 403 before any view runs. So a
+suspension bites on every instance of every service within the event's
+propagation time plus one refresh (about a second), while a request costs
+no extra query. The end of a suspension needs no event: ``until`` passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from datetime import datetime, timezone
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+REFRESH_SECONDS = 1.0
+
+RECORD = """
+INSERT INTO suspensions (user_id, until) VALUES ($1, $2)
+ON CONFLICT (user_id) DO UPDATE SET until = EXCLUDED.until, updated_at = now()
+"""
+IN_FORCE = "SELECT user_id, until FROM suspensions WHERE until > now()"
+
+
+async def record_suspension(conn: asyncpg.Connection, user_id: uuid.UUID | str, until: datetime) -> None:
+    """Store (or move) a suspension, in the caller's transaction."""
+    await conn.execute(RECORD, user_id if isinstance(user_id, uuid.UUID) else uuid.UUID(user_id), until)
+
+
+class Suspensions:
+    """This instance's in-memory copy of the suspensions in force."""
+
+    def __init__(self) -> None:
+        self._until: dict[str, datetime] = {}
+        self._failing = False
+
+    def until(self, user_id: str) -> datetime | None:
+        """When the account's suspension ends, or None when it is not suspended now."""
+        until = self._until.get(user_id)
+        return until if until is not None and until > datetime.now(timezone.utc) else None
+
+    async def refresh(self, pool: asyncpg.Pool) -> None:
+        rows = await pool.fetch(IN_FORCE)
+        self._until = {str(row["user_id"]): row["until"] for row in rows}
+
+    async def watch(self, pool: asyncpg.Pool, interval: float = REFRESH_SECONDS) -> None:
+        """Refresh forever; a failed read keeps the last list (and says so once per outage)."""
+        while True:
+            try:
+                await self.refresh(pool)
+                if self._failing:
+                    log.info("suspension list readable again")
+                self._failing = False
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # noqa: BLE001 - an outage must not stop the watcher
+                if not self._failing:
+                    log.warning("cannot refresh the suspension list (%s); keeping the last one", e.__class__.__name__)
+                self._failing = True
+            await asyncio.sleep(interval)
