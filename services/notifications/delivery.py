@@ -27,6 +27,7 @@ import aiosmtplib
 import asyncpg
 
 from services.common.db import CONNECTION_ERRORS, transaction
+from services.common.errors import InfrastructureError
 from services.common.listen import listen_forever
 from services.notifications import queries as q
 from services.notifications.channels import DeliverySettings
@@ -111,7 +112,8 @@ class DeliveryWorker:
                     self._wakeup.clear()
                     try:
                         handled = await self.deliver_due(session)
-                    except (asyncpg.PostgresError, *CONNECTION_ERRORS):
+                    except (asyncpg.PostgresError, InfrastructureError, *CONNECTION_ERRORS):
+                        # transaction() reports an outage as InfrastructureError: keep the worker alive
                         log.warning("delivery worker lost PostgreSQL; retrying", exc_info=True)
                         handled = 0
                     if handled < self._batch:
