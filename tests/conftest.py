@@ -11,6 +11,9 @@ import os
 
 import pytest
 
+# The embedded PostgreSQL + Kafka fixtures, once for the whole session (every suite shares them).
+pytest_plugins = ["tests.support.infra"]
+
 # Detoxify/transformers must never try the network in tests. huggingface_hub reads
 # this once, at import, so it is set before any test module imports it.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -14,14 +14,6 @@ from services.common.topics import TopicNames
 from services.forum.main import MIGRATIONS as FORUM
 from services.moderation.main import MIGRATIONS as MODERATION
 from services.notifications.main import MIGRATIONS as NOTIFICATIONS
-from tests.integration.conftest import (  # noqa: F401 - shared fixtures
-    infra,
-    isolation,
-    kafka_libs,
-    marker_model,
-    session_dir,
-    token_keys,
-)
 from tests.support.stack import Isolation
 
 SCHEMAS = {"forum": FORUM, "moderation": MODERATION, "notifications": NOTIFICATIONS}

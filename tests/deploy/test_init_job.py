@@ -26,7 +26,7 @@ from services.forum.appkeys import STORE as FORUM_STORE
 from services.common.topics import CODE_TOPICS, TopicNames, describe_topics, load_topics
 from services.ops.init import InitConfig, run, schema_migrations
 from services.ops.roles import SERVICE_SCHEMAS, ServiceRole, scram_sha256_verifier
-from tests.integration.conftest import Infra, drop_database, isolated_database
+from tests.support.infra import Infra, drop_database, isolated_database
 from tests.support.stack import Isolation, Stack, build_app, start_client
 from tests.support.waiting import eventually
 

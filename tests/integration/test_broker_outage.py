@@ -11,7 +11,7 @@ import pytest
 
 from services.common.embedded.kafka import EmbeddedKafka
 from services.common.topics import TopicNames, ensure_topics
-from tests.integration.conftest import drop_database, isolated_database
+from tests.support.infra import drop_database, isolated_database
 from tests.support.stack import Isolation, start_stack
 from tests.support.waiting import eventually
 
