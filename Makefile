@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONUNBUFFERED := 1
 
-.PHONY: run test unit integration install prereqs clean-data help
+.PHONY: run test unit integration install prereqs clean-data help web chromium
 
 help:
 	@echo "make run    start PostgreSQL, Kafka and the three services with demo data (Ctrl-C stops)"
@@ -33,21 +33,56 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 	@echo "==> dependencies installed"
 
-run: install
+run: install web
 	$(PY) -m services.devrun
 
-test: install
+test: install web chromium
+	@command -v npm >/dev/null 2>&1 || { echo "error: Node.js 20.19+ and npm are required for the web client's tests (Debian packages nodejs and npm)"; exit 1; }
+	@echo "==> web client unit tests (Vitest)"
+	cd web && npm test --silent
 	@echo "==> running the test suite (starts its own PostgreSQL and Kafka unless DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS are set)"
 	$(PY) -m pytest
 
 unit: install
 	$(PY) -m pytest tests/unit
 
+# Fault injection under load (tests/reliability/README.md): one line of figures per scenario.
+# HAVEN_RELIABILITY_OUTAGE_S (default 60) sets how long moderation stays down.
+.PHONY: reliability
+reliability: install
+	$(PY) -m pytest tests/reliability
+
 clean-data:
 	@echo "removes ./.haven (all local posts, users and the Kafka log)"; rm -rf .haven
 
-# Moderation throughput: the worker beside raw Detoxify.predict, fp32 and int8 (bench/run.py; never part of
-# `make test`). `make bench QUICK=1` takes a couple of minutes; results go to bench/results/<date>.json.
+# Benchmarks against bare baselines, on a stack of their own (bench/README.md; never part of `make test`).
+# `make bench QUICK=1`: every stage briefly, under 5 minutes. Results and plots: bench/results/<date>*.
 .PHONY: bench
 bench: install
+	$(PY) -m pip install --disable-pip-version-check --progress-bar off -q -e '.[test,bench]'
 	QUICK=$(QUICK) $(PY) bench/run.py
+
+# The web client (web/): npm ci from the committed package-lock.json, then a Vite build into web/dist.
+# Without node/npm, `make run` goes on without the client; `make test` stops (it needs them).
+WEB_STAMP := web/node_modules/.installed
+web:
+	@if ! command -v npm >/dev/null 2>&1; then echo "note: node/npm not found: the web client is not built (Debian packages nodejs and npm)"; \
+	else $(MAKE) --no-print-directory web/dist/index.html; fi
+
+$(WEB_STAMP): web/package.json web/package-lock.json
+	@echo "==> installing the web client's npm packages (npm ci)"
+	@cd web && npm ci --no-audit --no-fund --loglevel=error >/dev/null
+	@touch $(WEB_STAMP)
+
+web/dist/index.html: $(WEB_STAMP) web/index.html web/vite.config.ts web/tsconfig.json $(shell find web/src web/public -type f 2>/dev/null)
+	@echo "==> building the web client (web/dist)"
+	@cd web && npm run --silent build >/dev/null
+
+# The browser tests drive Debian's Chromium (a test tool's own browser download does not work here).
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+		if [ "$$(id -u)" = 0 ]; then echo "==> installing Debian's chromium for the browser tests"; \
+			apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else echo "error: the browser tests need Chromium at $(CHROMIUM): install the Debian package 'chromium' (apt-get install chromium)"; exit 1; fi; \
+	fi

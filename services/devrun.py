@@ -80,6 +80,15 @@ class DevStack:
                 start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
             )
 
+    def start_web_client(self, port: int, ports: dict[str, int]) -> None:
+        log_path = self.root / "logs" / "web.log"
+        urls = [arg for name in ("forum", "moderation", "notifications")
+                for arg in (f"--{name}", f"http://127.0.0.1:{ports[name]}")]
+        with log_path.open("ab") as log:
+            self.children["web"] = subprocess.Popen(
+                [sys.executable, "-m", "services.webclient", "--port", str(port), *urls],
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
     def stop(self) -> None:
         for name, child in reversed(list(self.children.items())):
             if child.poll() is None:
@@ -207,6 +216,15 @@ def main() -> int:
         base_env = {**environ, **model_env, "DATABASE_URL": dsn, "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
                     "TOKEN_PUBLIC_KEY_FILE": str(public_key), "TOKEN_PRIVATE_KEY_FILE": str(private_key),
                     "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+        from services.webclient import build_client
+
+        web_port = int(environ.get("WEB_PORT", 8000))
+        web_problem = build_client()
+        if web_problem:
+            say(web_problem)
+        else:
+            web_origins = f"http://127.0.0.1:{web_port},http://localhost:{web_port}"
+            base_env["CORS_ALLOWED_ORIGINS"] = environ.get("CORS_ALLOWED_ORIGINS") or web_origins
         ports = {}
         for name, default_port in SERVICES:
             port = int(environ.get(f"{name.upper()}_PORT", default_port))
@@ -219,7 +237,10 @@ def main() -> int:
         for name, _ in SERVICES:
             wait_ready(name, ports[name], stack.children[name])
             say(f"{name} ready")
-        print_banner(ports, users, dsn, bootstrap)
+        if not web_problem:
+            say(f"serving the web client on :{web_port} (log: .haven/logs/web.log)")
+            stack.start_web_client(web_port, ports)
+        print_banner(ports, users, dsn, bootstrap, None if web_problem else web_port)
         while True:
             for name, child in stack.children.items():
                 if child.poll() is not None:
@@ -235,9 +256,12 @@ def main() -> int:
         stack.stop()
 
 
-def print_banner(ports: dict[str, int], users: list[dict[str, str]], dsn: str, bootstrap: str) -> None:
+def print_banner(ports: dict[str, int], users: list[dict[str, str]], dsn: str, bootstrap: str,
+                 web_port: int | None = None) -> None:
     print()
     say("Haven is running. Ctrl-C stops everything.")
+    if web_port is not None:
+        print(f"    {'web client':<14} http://127.0.0.1:{web_port}/   (sign in with a demo user below)")
     for name, port in ports.items():
         print(f"    {name:<14} http://127.0.0.1:{port}   (API doc: /openapi.yaml, health: /readyz, /metrics)")
     print(f"    PostgreSQL     {dsn}")
