@@ -107,12 +107,19 @@ def background_ctx(name: str, make: Callable[[web.Application], Stoppable], stop
     """Run a ``Stoppable`` (relay, consumer, sweeper) for the app's lifetime.
 
     Shutdown asks it to stop (finish in-flight work, commit) and waits; if it
-    does not finish in ``stop_timeout`` it is cancelled.
+    does not finish in ``stop_timeout`` it is cancelled. While the app runs, a
+    crashed task makes ``/readyz`` answer 503 (``task:<name>``), so an orchestrator
+    restarts an instance whose relay or delivery worker died instead of routing to it.
     """
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         worker = make(app)
         task = asyncio.create_task(_run_logged(name, worker), name=name)
+
+        async def alive() -> bool:
+            return not task.done()
+
+        app[READINESS][f"task:{name}"] = alive
         yield
         worker.stop()
         try:
@@ -120,6 +127,8 @@ def background_ctx(name: str, make: Callable[[web.Application], Stoppable], stop
         except asyncio.TimeoutError:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        except Exception:  # noqa: BLE001 - it crashed earlier, _run_logged logged it; shut the rest down
+            pass
 
     return ctx
 
