@@ -27,6 +27,7 @@ import enum
 import json
 import logging
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -53,6 +54,13 @@ INSERT INTO inbox (consumer, event_id, event_type) VALUES ($1, $2, $3)
 ON CONFLICT DO NOTHING
 RETURNING event_id
 """
+_INBOX_INSERT_MANY = """
+INSERT INTO inbox (consumer, event_id, event_type)
+SELECT $1, id, type FROM unnest($2::uuid[], $3::text[]) AS batch(id, type)
+ON CONFLICT DO NOTHING
+RETURNING event_id
+"""
+_INBOX_FORGET = "DELETE FROM inbox WHERE consumer = $1 AND event_id = ANY($2::uuid[])"
 
 
 class EventHandler(Protocol):
@@ -194,10 +202,20 @@ class ConsumerLoop:
             except Exception:  # noqa: BLE001 - apply() recomputes whatever prepare could not
                 log.exception("consumer %s: batch preparation failed; applying one by one", self.name)
         offsets: dict[TopicPartition, int] = {}
+        done, failure = 0, None
+        if len(events) > 1 and len(events) == len(decoded):
+            done, failure = await self._apply_together(events)
         try:
+            position = 0
             for tp, records in batch.items():
                 for record in records:
-                    await self._process(record, decoded[id(record)])
+                    if position < done:  # committed by the batch transaction
+                        position += 1
+                        offsets[tp] = record.offset + 1
+                        continue
+                    first_failure, failure = (failure, None) if position == done else (None, failure)
+                    position += 1
+                    await self._process(record, decoded[id(record)], first_failure)
                     offsets[tp] = record.offset + 1
         except _Stopping:
             pass
@@ -205,12 +223,56 @@ class ConsumerLoop:
             if offsets:
                 await self._commit(consumer, offsets)
 
-    async def _process(self, record: ConsumerRecord, event: Event | EventError) -> None:
+    async def _apply_together(self, events: list[Event]) -> tuple[int, BaseException | None]:
+        """The fast path: the events of a clean batch in ONE transaction (one inbox statement, one commit).
+
+        Each event's effect runs in its own savepoint; every event's inbox row and effect still commit
+        together, in record order, and the offsets are committed after. When event *k* fails, its savepoint
+        is rolled back, the inbox rows of events *k*.. are removed, events ..*k*-1 commit, and the caller
+        goes on one event at a time from *k* (the failure counting as *k*'s first attempt). Returns how many
+        events are done and the failure, if any. Any other failure commits nothing: ``(0, None)``.
+        """
+        done, failure, applied = len(events), None, 0
+        try:
+            async with self._pool.acquire() as conn:
+                async with conn.transaction():
+                    ids = [uuid.UUID(e.id) for e in events]
+                    fresh = {row["event_id"] for row in await conn.fetch(
+                        _INBOX_INSERT_MANY, self.name, ids, [e.type for e in events])}
+                    pending = set(fresh)
+                    for index, (event, event_id) in enumerate(zip(events, ids)):
+                        if event_id not in pending:
+                            continue  # applied before, or earlier in this batch
+                        trace_id_var.set(event.trace_id)
+                        try:
+                            async with conn.transaction():
+                                await self._handler.apply(conn, event)
+                        except Exception as error:  # noqa: BLE001 - handed to the one-by-one path
+                            done, failure = index, error
+                            break
+                        pending.discard(event_id)
+                        applied += 1
+                    if failure is not None and pending:
+                        await conn.execute(_INBOX_FORGET, self.name, list(pending))
+        except Exception as error:  # noqa: BLE001 - nothing committed: the one-by-one path does it all
+            log.info("consumer %s: batch of %d not applied together (%s); one by one",
+                     self.name, len(events), error.__class__.__name__)
+            return 0, None
+        self.stats.applied += applied
+        self.stats.duplicates += done - applied
+        return done, failure
+
+    async def _process(self, record: ConsumerRecord, event: Event | EventError,
+                       failed: BaseException | None = None) -> None:
+        """Apply one record, retrying as its failures are classified; ``failed``: its first attempt's error."""
         attempts = 0
         backoff = 0.1
         while True:
             attempts += 1
             try:
+                if failed is not None:
+                    error, failed = failed, None
+                    raise error
                 if isinstance(event, EventError):
                     raise event
                 trace_id_var.set(event.trace_id)

@@ -52,19 +52,24 @@ def _event(n: int) -> Event:
 
 
 async def _run(sut: SchemaUnderTest, handler: RecordingHandler, values: list[tuple[bytes, bytes]],
-               handled: int) -> ConsumerLoop:
-    """Run a consumer loop until it has handled ``handled`` records (applied, skipped or dead-lettered)."""
+               handled: int, *, backlog: bool = False) -> ConsumerLoop:
+    """Run a consumer loop until it has handled ``handled`` records (applied, skipped or dead-lettered).
+
+    ``backlog``: every record is on the topic before the loop starts, so it reads them as one batch
+    (the loop's one-transaction batch path) rather than one by one as they arrive.
+    """
     producer = make_producer(sut.isolation.bootstrap_servers, "contract-dlq")
     await producer.start()
     loop = ConsumerLoop(name=f"contract-{sut.schema}", pool=sut.pool,
                         bootstrap_servers=sut.isolation.bootstrap_servers, topic_names=sut.topics,
                         topics=[FORUM_POSTS], handler=handler, producer=producer, max_attempts=3)
-    task = asyncio.create_task(loop.run())
     raw = AIOKafkaProducer(bootstrap_servers=sut.isolation.bootstrap_servers)
     await raw.start()
+    task = None if backlog else asyncio.create_task(loop.run())
     try:
         for key, value in values:
             await raw.send_and_wait(sut.topics.name(FORUM_POSTS), value, key=key, partition=0)
+        task = task or asyncio.create_task(loop.run())
         async def caught_up() -> bool:
             stats = loop.stats
             return stats.applied + stats.duplicates + stats.dead_lettered >= handled
@@ -73,7 +78,8 @@ async def _run(sut: SchemaUnderTest, handler: RecordingHandler, values: list[tup
     finally:
         await raw.stop()
         loop.stop()
-        await asyncio.wait_for(task, 20)
+        if task is not None:
+            await asyncio.wait_for(task, 20)
         await producer.stop()
     return loop
 
@@ -102,6 +108,22 @@ async def test_a_failed_effect_is_retried_and_applied_once(service_schema: Schem
     assert handler.attempts[events[1].id] == 2
     assert sorted(handler.committed) == sorted(e.id for e in events)
     assert consumer.stats.retries == 1 and consumer.stats.dead_lettered == 0
+
+
+async def test_a_failure_inside_a_batch_keeps_the_events_before_it_and_retries_from_it(
+        service_schema: SchemaUnderTest) -> None:
+    """A clean batch is applied in one transaction; event k failing there must neither lose the
+    events before it nor apply anything twice: k is retried, and k+1.. are applied once."""
+    sut = service_schema
+    events = [_event(n) for n in range(8)]
+    handler = RecordingHandler(fail_first={events[3].id})
+    values = [(e.key.encode(), e.to_json()) for e in events] + [(events[1].key.encode(), events[1].to_json())]
+    consumer = await _run(sut, handler, values, handled=9, backlog=True)
+    assert handler.attempts[events[3].id] == 2
+    assert all(handler.attempts[e.id] == 1 for e in events if e is not events[3])
+    assert sorted(handler.committed) == sorted(e.id for e in events)
+    assert (consumer.stats.applied, consumer.stats.duplicates, consumer.stats.retries) == (8, 1, 1)
+    assert await _inbox_count(sut) == 8
 
 
 async def test_poison_goes_to_the_dlq_and_the_partition_moves_on(service_schema: SchemaUnderTest) -> None:
