@@ -7,11 +7,12 @@ sends to the DLQ rather than guessing at a format it does not understand.
 
 from __future__ import annotations
 
-import json
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+
+import orjson
 
 from services.common.errors import EventError, UnknownEventVersion
 
@@ -104,7 +105,11 @@ class Event:
         return event
 
     def to_json(self) -> bytes:
-        return json.dumps(asdict(self), separators=(",", ":"), ensure_ascii=False).encode()
+        """Compact UTF-8 JSON (orjson: several times faster than ``json.dumps(asdict(...))``, same bytes for
+        the str/int/float/bool/list/dict values events carry; non-str keys are written as strings, as json did)."""
+        return orjson.dumps({"id": self.id, "type": self.type, "version": self.version,
+                             "occurred_at": self.occurred_at, "producer": self.producer, "trace_id": self.trace_id,
+                             "key": self.key, "data": self.data}, option=orjson.OPT_NON_STR_KEYS)
 
     @classmethod
     def from_json(cls, raw: bytes | None) -> "Event":
@@ -112,8 +117,8 @@ class Event:
         if raw is None:
             raise EventError("empty message (tombstone)")
         try:
-            obj = json.loads(raw)
-        except (ValueError, RecursionError) as e:  # bad UTF-8/JSON, 4300+ digit ints, absurd nesting
+            obj = orjson.loads(raw)
+        except (ValueError, RecursionError) as e:  # bad UTF-8/JSON, lone surrogates, huge ints, absurd nesting
             raise EventError(f"undecodable event: {e.__class__.__name__}") from e
         if not isinstance(obj, dict):
             raise EventError("event is not a JSON object")
