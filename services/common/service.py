@@ -44,4 +44,17 @@ def serve(name: str, load_config: Callable[[dict[str, str]], Any], create_app: C
         print(f"{name}: {e}", file=sys.stderr)
         raise SystemExit(2) from None
     web.run_app(app, host=config.common.http_host, port=config.common.http_port, print=None,
-                shutdown_timeout=20, access_log=None)
+                shutdown_timeout=20, access_log=None, loop=event_loop())
+
+
+def event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop's loop (libuv; cheaper socket writes and callbacks, see bench/README.md), unless ``HAVEN_UVLOOP=0``
+    or uvloop is not installed (it does not exist on Windows): then the standard asyncio loop."""
+    if os.environ.get("HAVEN_UVLOOP", "1").strip() != "0":
+        try:
+            import uvloop
+        except ImportError:
+            pass
+        else:
+            return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
