@@ -13,6 +13,9 @@ import uuid
 import asyncpg
 from aiohttp import web
 
+# The services' own loop (uvloop unless HAVEN_UVLOOP=0), so the floor and Haven run on the same loop.
+from services.common.service import event_loop
+
 DDL = """
 CREATE TABLE IF NOT EXISTS bench_posts (
     id uuid PRIMARY KEY, thread_id uuid NOT NULL, body text NOT NULL,
@@ -46,22 +49,6 @@ def create_app(dsn: str) -> web.Application:
     app.router.add_post("/v1/threads/{thread_id}/posts", create_post)
     app.router.add_get("/readyz", ready)
     return app
-
-
-def event_loop():
-    """The services' loop (services.common.service.event_loop): uvloop unless HAVEN_UVLOOP=0, so the floor
-    and Haven run on the same loop."""
-    import asyncio
-    import os
-
-    if os.environ.get("HAVEN_UVLOOP", "1").strip() != "0":
-        try:
-            import uvloop
-        except ImportError:
-            pass
-        else:
-            return uvloop.new_event_loop()
-    return asyncio.new_event_loop()
 
 
 if __name__ == "__main__":

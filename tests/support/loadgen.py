@@ -27,6 +27,7 @@ import aiohttp
 import asyncpg
 
 from services.forum.store import ForumStore
+from tests.support.stack import User as Member  # an account and its token, as the in-process stack has it
 
 PASSWORD = "correct horse battery staple"
 CYCLE = ("ordinary", "flagged", "crisis", "ordinary", "reported", "edited", "ordinary", "flagged", "ordinary",
@@ -40,18 +41,6 @@ TEXTS = {
 }
 EDITED = "day {n}: a good day, and I wrote it down properly this time"
 REQUEST_TIMEOUT_S = 10.0  # longer than this without an answer counts as a hang
-
-
-@dataclass(frozen=True)
-class Member:
-    id: str
-    handle: str
-    role: str
-    token: str
-
-    @property
-    def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
 
 
 @contextlib.asynccontextmanager
