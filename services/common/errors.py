@@ -8,6 +8,8 @@ HTTP responses in one place (``services.common.http``).
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class HavenError(Exception):
     """Root of every error Haven raises on purpose."""
@@ -61,6 +63,14 @@ class Unauthorized(DomainError):
 class Forbidden(DomainError):
     status = 403
     code = "forbidden"
+
+
+class AccountSuspended(Forbidden):
+    """The account is suspended until ``until``: the same 403 from every service and every path
+    (a suspended token, a login, a refresh, a write)."""
+
+    def __init__(self, until: datetime) -> None:
+        super().__init__(f"your account is suspended until {until.isoformat()}")
 
 
 class NotFound(DomainError):

@@ -24,6 +24,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
 from services.common.errors import (
+    AccountSuspended,
     DomainError,
     Forbidden,
     InfrastructureError,
@@ -265,9 +266,9 @@ def authenticate(request: web.Request, *roles: str) -> Principal:
         raise Unauthorized("missing bearer token")
     principal = request.app[VERIFIER].verify(token.strip())
     # Revocation on suspension: the token is valid, the account may not act (services/common/suspensions.py).
-    suspended_until = request.app[SUSPENSIONS].until(principal.user_id) if SUSPENSIONS in request.app else None
+    suspended_until = request.app[SUSPENSIONS].until(principal.user_id)
     if suspended_until is not None:
-        raise Forbidden(f"your account is suspended until {suspended_until.isoformat()}")
+        raise AccountSuspended(suspended_until)
     if roles and principal.role not in roles:
         raise Forbidden("your role cannot do this")
     return principal

@@ -46,19 +46,16 @@ def pool_ctx(dsn: str, schema: str, min_size: int, max_size: int):
         app[READINESS]["postgres"] = lambda: ping(pool)
         watcher = await _watch_suspensions(app, pool)
         yield
-        if watcher is not None:
-            watcher.cancel()
-            await asyncio.gather(watcher, return_exceptions=True)
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
         await close_pool(pool)
 
     return ctx
 
 
-async def _watch_suspensions(app: web.Application, pool: asyncpg.Pool) -> asyncio.Task | None:
+async def _watch_suspensions(app: web.Application, pool: asyncpg.Pool) -> asyncio.Task:
     """Keep the app's suspension list (``http.authenticate`` refuses those tokens) fresh while the pool lives."""
-    suspensions = app.get(SUSPENSIONS)
-    if suspensions is None:
-        return None
+    suspensions = app[SUSPENSIONS]
     try:
         await suspensions.refresh(pool)
     except Exception as e:  # noqa: BLE001 - the watcher retries

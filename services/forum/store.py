@@ -23,7 +23,15 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from services.common import outbox
 from services.common.db import connection, transaction
 from services.common.envelope import DECISION_OUTCOMES, Event
-from services.common.errors import Conflict, EventError, Forbidden, NotFound, Unauthorized, ValidationError
+from services.common.errors import (
+    AccountSuspended,
+    Conflict,
+    EventError,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+    ValidationError,
+)
 from services.common.suspensions import record_suspension
 from services.common.tokens import ROLES, Principal
 from services.common.topics import FORUM_ACTIVITY, FORUM_POSTS, FORUM_REPORTS
@@ -233,9 +241,7 @@ class ForumStore:
         user = await q.fetch_one(conn, q.USER_BY_ID, uuid.UUID(principal.user_id))
         if user is None or user["deleted_at"] is not None:
             raise Unauthorized("account no longer exists")
-        until = user["suspended_until"]
-        if until is not None and until > datetime.now(timezone.utc):
-            raise Forbidden(f"your account is suspended until {until.isoformat()}")
+        _refuse_if_suspended(user)
         return user
 
     async def react(self, member: Principal, post_id: str, kind: str, trace_id: str) -> tuple[dict, bool]:
@@ -396,7 +402,7 @@ def _refuse_if_suspended(row: dict) -> None:
     """No new session (login, refresh) while an account is suspended; the caller knows the password."""
     until = row["suspended_until"]
     if until is not None and until > datetime.now(timezone.utc):
-        raise Forbidden(f"your account is suspended until {until.isoformat()}")
+        raise AccountSuspended(until)
 
 
 def public_user(row: dict) -> dict:
