@@ -1,7 +1,7 @@
 import type { ComponentType } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { ApiError } from "./api";
-import { go, useRoute, useStore } from "./hooks";
+import { go, readRoute, useRoute, useStore } from "./hooks";
 import { Communities, Community, Notifications, Thread } from "./member";
 import { sessionFromResponse, type Role } from "./session";
 import type { Notification, Store } from "./store";
@@ -53,7 +53,9 @@ function Signed({ store }: { store: Store }) {
   const route = useRoute();
   const role = store.session!.user.role;
   useEffect(() => {
-    if (route === "/" && role !== "member" && !sessionStorage.getItem("haven.home")) {
+    // Effects run after paint: re-read the address bar, so a route opened meanwhile (a link, a
+    // bookmark, the user's own click) is never replaced by the staff home.
+    if (route === "/" && readRoute() === "/" && role !== "member" && !sessionStorage.getItem("haven.home")) {
       sessionStorage.setItem("haven.home", "1");
       go(homeFor(role));
     }
@@ -63,9 +65,9 @@ function Signed({ store }: { store: Store }) {
   if (first === "c" && id) page = <Community store={store} slug={decodeURIComponent(id)} />;
   else if (first === "t" && id) page = <Thread store={store} threadId={id} />;
   else if (first === "notifications") page = <Notifications store={store} />;
-  else if (first === "queue") page = <Lazy name="queue" load={() => import("./moderator").then((m) => m.Queue)} props={{ store, itemId: id }} />;
-  else if (first === "audit") page = <Lazy name="audit" load={() => import("./moderator").then((m) => m.Audit)} props={{ store }} />;
-  else if (first === "crisis") page = <Lazy name="crisis" load={() => import("./crisis").then((m) => m.CrisisFeed)} props={{ store }} />;
+  else if (first === "queue") page = <Lazy key="queue" name="queue" load={() => import("./moderator").then((m) => m.Queue)} props={{ store, itemId: id }} />;
+  else if (first === "audit") page = <Lazy key="audit" name="audit" load={() => import("./moderator").then((m) => m.Audit)} props={{ store }} />;
+  else if (first === "crisis") page = <Lazy key="crisis" name="crisis" load={() => import("./crisis").then((m) => m.CrisisFeed)} props={{ store }} />;
   else page = <Communities store={store} />;
   return (
     <>

@@ -18,7 +18,8 @@ export function useRoute(): string {
   return route;
 }
 
-function readRoute(): string {
+/** The route in the address bar now (not as of the last render). */
+export function readRoute(): string {
   return window.location.hash.replace(/^#/, "") || "/";
 }
 
