@@ -73,18 +73,17 @@ load files you produced or downloaded from the release page yourself.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import pickle
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from services.common.errors import ConfigError
+from services.moderation.detectors.model_thread import ModelThread
 
 log = logging.getLogger(__name__)
 
@@ -273,20 +272,11 @@ class ToxicityModel:
 
 
 class ToxicityScorer:
-    """Async façade: loads once, then scores in one dedicated worker thread.
-
-    A thread, not a process: torch releases the GIL inside its kernels, so the
-    event loop keeps running during a forward pass; the model (hundreds of MB
-    for BERT) is loaded once and shared, texts and scores are not pickled, and
-    a tiny test model stays cheap (a process pool would reload the model in
-    every worker and need spawn-safe start-up). One worker, because torch
-    already spreads one forward pass over ``torch_threads`` cores, because one
-    batch in flight bounds memory, and because the tokenizer is not thread-safe.
-    """
+    """Async façade: loads once, then scores in its own :class:`ModelThread` (why a thread: there)."""
 
     def __init__(self, model: ToxicityModel) -> None:
         self._model = model
-        self._executor: ThreadPoolExecutor | None = None
+        self._thread = ModelThread("toxicity")
 
     @classmethod
     def from_config(cls, config: ToxicityConfig) -> ToxicityScorer:
@@ -302,38 +292,20 @@ class ToxicityScorer:
 
     async def start(self) -> None:
         """Create the worker, load the model and run one warm-up prediction in it."""
-        if self._executor is not None:
-            return
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="toxicity")
-        try:
-            await asyncio.get_running_loop().run_in_executor(executor, self._load_and_warm_up)
-        except BaseException:
-            executor.shutdown(wait=False, cancel_futures=True)
-            raise
-        self._executor = executor
+        await self._thread.start(self._load_and_warm_up)
 
     async def score(self, texts: Sequence[str]) -> list[dict[str, float]]:
         """Scores for ``texts`` in input order, computed off the event loop."""
-        executor = self._executor
-        if executor is None:
+        if not self._thread.started:
             raise RuntimeError("ToxicityScorer.start() has not been called (or close() has)")
         if not texts:
             return []
         batch = list(texts)  # a private copy: the caller may reuse its list while we run
-        return await asyncio.get_running_loop().run_in_executor(executor, self._model.predict, batch)
+        return await self._thread.run(self._model.predict, batch)
 
     async def close(self) -> None:
-        """Stop the worker; a prediction already running finishes, queued ones are dropped.
-
-        The shutdown is requested before the first ``await``, so it happens even
-        if the task calling ``close()`` is cancelled; the wait for the thread is
-        shielded and runs to the end in the background in that case.
-        """
-        executor, self._executor = self._executor, None
-        if executor is None:
-            return
-        executor.shutdown(wait=False, cancel_futures=True)
-        await asyncio.shield(asyncio.to_thread(executor.shutdown, wait=True))
+        """Stop the worker; a prediction already running finishes, queued ones are dropped."""
+        await self._thread.close()
 
     def _load_and_warm_up(self) -> None:
         self._model.load()
