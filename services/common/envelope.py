@@ -57,6 +57,13 @@ SCHEMAS: dict[str, EventSchema] = {
         1, {"escalation_id": STR, "post_id": STR, "author_id": STR, "level": STR, "opened_at": STR},
         {"level": CRISIS_LEVELS},
     ),
+    # A live escalation raised to a higher level (an edit, or a new crisis signal on the post): like
+    # escalation.opened for whom it notifies; the escalation keeps its id and opened_at. Optional: post_version.
+    "escalation.upgraded": EventSchema(
+        1, {"escalation_id": STR, "post_id": STR, "author_id": STR, "level": STR, "previous_level": STR,
+            "community": STR, "pages": BOOL, "opened_at": STR},
+        {"level": CRISIS_LEVELS, "previous_level": CRISIS_LEVELS},
+    ),
     "escalation.acknowledged": EventSchema(1, {"escalation_id": STR, "post_id": STR, "by": STR}),
     "escalation.repaged": EventSchema(1, {"escalation_id": STR, "post_id": STR, "tier": INT}),
     "escalation.resolved": EventSchema(1, {"escalation_id": STR, "post_id": STR, "outcome": STR}),

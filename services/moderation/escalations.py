@@ -1,5 +1,10 @@
 """Crisis escalations: open → acknowledged → resolved, with notes, outreach and re-paging.
 
+Escalations follow the post: a post has at most one live (open or acknowledged)
+escalation; a crisis edit that raises the level upgrades it (and pages again),
+and after it is resolved a crisis in a newer post version opens a new one
+(:func:`open_escalation`).
+
 Every transition is one transaction: the row, an audit entry and the event on
 ``moderation.escalations`` (through the outbox) commit together. Re-page timers
 are ``next_page_at`` columns in PostgreSQL, so they survive restarts and are
@@ -12,6 +17,7 @@ import asyncio
 import json
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -19,7 +25,7 @@ import asyncpg
 
 from services.common import outbox
 from services.common.db import connection, transaction
-from services.common.envelope import ESCALATION_OUTCOMES, Event
+from services.common.envelope import CRISIS_LEVELS, ESCALATION_OUTCOMES, Event
 from services.common.errors import Conflict, NotFound, ValidationError
 from services.common.tokens import Principal
 from services.common.topics import MODERATION_ACTIONS, MODERATION_ESCALATIONS
@@ -33,14 +39,89 @@ PAGING_LEVELS = ("high", "imminent")
 STATUSES = ("open", "acknowledged", "resolved")
 
 
+LEVEL_RANK = {level: rank for rank, level in enumerate(CRISIS_LEVELS)}  # watch < high < imminent
+_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class Escalated:
+    """What one crisis signal did to the post's escalations."""
+
+    escalation_id: str | None  # the live escalation (opened, upgraded or left as it was), if any
+    change: str  # "opened", "upgraded" or "unchanged"
+    level: str | None = None  # the live escalation's level after the call
+
+    @property
+    def changed(self) -> bool:
+        return self.change != "unchanged"
+
+
 async def open_escalation(conn: asyncpg.Connection, *, post: dict[str, Any], level: str, evidence: list,
                           repage_seconds: int, trace_id: str) -> str | None:
-    """Open the post's escalation (one per post) and publish it; None if it already had one."""
+    """Escalate a crisis signal on ``post`` (a post version); the id opened or upgraded, None if nothing changed.
+
+    * The post has a live (open or acknowledged) escalation: a HIGHER level for this version or a
+      newer one upgrades it (level, post version, evidence, an audit entry, ``escalation.upgraded``;
+      a paging level needs acknowledging again and is paged). The same or a lower level changes
+      nothing, so a redelivered event is harmless.
+    * It has none: a new escalation is opened (``escalation.opened``) unless an earlier escalation
+      already took in this version or a newer one: a resolved escalation is never re-opened by a
+      redelivered or replayed event, only by a crisis in a newer version.
+
+    Safe to call concurrently for one post (the decision worker and the crisis screen do): callers
+    are serialised per post by a transaction-scoped advisory lock (see ``queries``). Call it in the
+    transaction that commits the caller's work; without one it runs in its own.
+    """
+    result = await _escalate(conn, post=post, level=level, evidence=evidence, repage_seconds=repage_seconds,
+                             trace_id=trace_id, actor=None, reopen_same_version=False)
+    return result.escalation_id if result.changed else None
+
+
+async def escalate_by_moderator(conn: asyncpg.Connection, *, post: dict[str, Any], level: str, evidence: list,
+                                repage_seconds: int, trace_id: str, moderator: Principal) -> Escalated:
+    """A moderator's escalate: like :func:`open_escalation`, except that a person asked for it, so after a
+    resolved escalation it opens a new one for the same post version too (no redelivery to guard against)."""
+    return await _escalate(conn, post=post, level=level, evidence=evidence, repage_seconds=repage_seconds,
+                           trace_id=trace_id, actor=moderator, reopen_same_version=True)
+
+
+async def _escalate(conn: asyncpg.Connection, *, post: dict[str, Any], level: str, evidence: list,
+                    repage_seconds: int, trace_id: str, actor: Principal | None,
+                    reopen_same_version: bool) -> Escalated:
+    if level not in LEVEL_RANK:
+        raise ValueError(f"unknown crisis level {level!r}")
+    if not conn.is_in_transaction():  # the advisory lock and the outbox need one
+        async with conn.transaction():
+            return await _escalate(conn, post=post, level=level, evidence=evidence, repage_seconds=repage_seconds,
+                                   trace_id=trace_id, actor=actor, reopen_same_version=reopen_same_version)
+    post_id, version = uuid.UUID(str(post["post_id"])), int(post["version"])
+    await conn.execute(q.LOCK_POST_ESCALATIONS, str(post_id))
+    for _ in range(_RETRIES):
+        live = await conn.fetchrow(q.LIVE_ESCALATION_OF_POST, post_id)
+        if live is not None:
+            return await _raise_or_take_in(conn, live, post=post, level=level, evidence=evidence,
+                                           repage_seconds=repage_seconds, trace_id=trace_id, actor=actor,
+                                           manual=reopen_same_version)
+        if not reopen_same_version:
+            covered = await conn.fetchval(q.COVERED_VERSION_OF_POST, post_id)
+            if covered is not None and version <= covered:
+                return Escalated(None, "unchanged")  # this version was handled by an earlier escalation
+        opened = await _insert(conn, post=post, level=level, evidence=evidence, repage_seconds=repage_seconds,
+                               trace_id=trace_id)
+        if opened is not None:
+            return Escalated(opened, "opened", level)
+        # A live escalation appeared that did not wait for our lock (a writer outside open_escalation):
+        # read it and upgrade it or take this version in.
+    raise RuntimeError(f"could not open or find the live escalation of post {post_id}")
+
+
+async def _insert(conn: asyncpg.Connection, *, post: dict[str, Any], level: str, evidence: list,
+                  repage_seconds: int, trace_id: str) -> str | None:
     escalation_id = uuid.uuid4()
     pages = level in PAGING_LEVELS
     next_page = datetime.now(timezone.utc) + timedelta(seconds=repage_seconds) if pages else None
     row = await conn.fetchrow(q.INSERT_ESCALATION_LEVEL, escalation_id, uuid.UUID(str(post["post_id"])),
-                              post["version"], uuid.UUID(str(post["author_id"])), post["community"], level,
+                              int(post["version"]), uuid.UUID(str(post["author_id"])), post["community"], level,
                               json.dumps(evidence), next_page)
     if row is None:
         return None
@@ -51,6 +132,36 @@ async def open_escalation(conn: asyncpg.Connection, *, post: dict[str, Any], lev
               "pages": pages, "opened_at": row["opened_at"].isoformat()},
     ))
     return str(escalation_id)
+
+
+async def _raise_or_take_in(conn: asyncpg.Connection, live: asyncpg.Record, *, post: dict[str, Any], level: str,
+                            evidence: list, repage_seconds: int, trace_id: str, actor: Principal | None,
+                            manual: bool) -> Escalated:
+    """Upgrade the live escalation to a higher level, or take the version in and change nothing else.
+
+    A crisis signal for a version OLDER than the one the escalation is for never upgrades it (a
+    replay of a version an earlier, resolved escalation handled would page staff twice); a
+    moderator's escalate is about the post as it is now, so it may.
+    """
+    version = int(post["version"])
+    escalation_id = str(live["id"])
+    if LEVEL_RANK[level] <= LEVEL_RANK[live["level"]] or (not manual and version < live["post_version"]):
+        await conn.execute(q.COVER_VERSION, live["id"], version)
+        return Escalated(escalation_id, "unchanged", live["level"])
+    pages = level in PAGING_LEVELS
+    row = await conn.fetchrow(q.UPGRADE_ESCALATION, live["id"], level, version, json.dumps(evidence), pages,
+                              float(repage_seconds))
+    status = "open" if pages else live["status"]
+    await audit.record(conn, actor=actor, action="escalation.upgrade", subject=f"escalation:{escalation_id}",
+                       before={"level": live["level"], "post_version": live["post_version"], "status": live["status"]},
+                       after={"level": level, "post_version": max(version, live["post_version"]), "status": status})
+    await outbox.enqueue(conn, MODERATION_ESCALATIONS, Event.create(
+        "escalation.upgraded", key=escalation_id, producer=PRODUCER, trace_id=trace_id,
+        data={"escalation_id": escalation_id, "post_id": str(live["post_id"]), "author_id": str(live["author_id"]),
+              "level": level, "previous_level": live["level"], "community": live["community"], "pages": pages,
+              "opened_at": row["opened_at"].isoformat(), "post_version": max(version, live["post_version"])},
+    ))
+    return Escalated(escalation_id, "upgraded", level)
 
 
 class EscalationDesk:
@@ -189,5 +300,6 @@ def _shape(r: asyncpg.Record) -> dict[str, Any]:
     return {"id": str(r["id"]), "post_id": str(r["post_id"]), "post_version": r["post_version"],
             "author_id": str(r["author_id"]), "community": r["community"], "level": r["level"],
             "status": r["status"], "evidence": json.loads(r["evidence"]), "opened_at": r["opened_at"].isoformat(),
+            "upgraded_at": r["upgraded_at"].isoformat() if r["upgraded_at"] else None,
             "overdue": r["overdue"], "outcome": r["outcome"], "tier": r["tier"], "page_count": r["page_count"],
             "acknowledged_at": r["acknowledged_at"].isoformat() if r["acknowledged_at"] else None}

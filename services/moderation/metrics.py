@@ -29,18 +29,19 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
+from services.common.envelope import CRISIS_LEVELS
 from services.common.http import METRICS
 from services.common.resources import POOL, background_ctx
 from services.common.sampling import QuerySampler
 
 log = logging.getLogger(__name__)
 
-ESCALATION_LEVELS: tuple[str, ...] = ("watch", "high", "imminent")
+ESCALATION_LEVELS: tuple[str, ...] = CRISIS_LEVELS
 
 # 'open' is the state before anyone acknowledged (open -> acknowledged -> resolved).
 ESCALATIONS_QUERY = """
 SELECT level, count(*) AS unacknowledged,
-       COALESCE(EXTRACT(EPOCH FROM now() - min(opened_at)), 0)::float8 AS oldest_seconds
+       COALESCE(EXTRACT(EPOCH FROM now() - min(coalesce(upgraded_at, opened_at))), 0)::float8 AS oldest_seconds
 FROM escalations WHERE status = 'open'
 GROUP BY level
 """

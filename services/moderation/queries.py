@@ -26,9 +26,10 @@ RETURNING id
 """
 
 LIST_ESCALATIONS = """
-SELECT id, post_id, post_version, author_id, community, level, status, evidence, opened_at, acknowledged_at,
-       resolved_at, outcome, tier, page_count,
-       (overdue OR (status = 'open' AND opened_at < now() - make_interval(secs => $2))) AS overdue
+SELECT id, post_id, post_version, author_id, community, level, status, evidence, opened_at, upgraded_at,
+       acknowledged_at, resolved_at, outcome, tier, page_count,
+       (overdue OR (status = 'open' AND coalesce(upgraded_at, opened_at) < now() - make_interval(secs => $2)))
+       AS overdue
 FROM escalations
 WHERE status = $1
 ORDER BY CASE level WHEN 'imminent' THEN 0 WHEN 'high' THEN 1 ELSE 2 END, opened_at
@@ -196,9 +197,10 @@ SELECT id, post_id, author_id, level, status, tier, page_count, opened_at, ackno
 FROM escalations WHERE id = $1 FOR UPDATE
 """
 ESCALATION_BY_ID = """
-SELECT id, post_id, post_version, author_id, community, level, status, evidence, opened_at, acknowledged_at,
-       acknowledged_by, resolved_at, outcome, tier, page_count,
-       (overdue OR (status = 'open' AND opened_at < now() - make_interval(secs => $2))) AS overdue
+SELECT id, post_id, post_version, author_id, community, level, status, evidence, opened_at, upgraded_at,
+       acknowledged_at, acknowledged_by, resolved_at, outcome, tier, page_count,
+       (overdue OR (status = 'open' AND coalesce(upgraded_at, opened_at) < now() - make_interval(secs => $2)))
+       AS overdue
 FROM escalations WHERE id = $1
 """
 ESCALATION_NOTES = "SELECT id, author_id, note, created_at FROM escalation_notes WHERE escalation_id = $1 ORDER BY created_at"
@@ -225,16 +227,43 @@ UPDATE escalations SET page_count = page_count + 1, tier = $2, overdue = true,
        next_page_at = now() + make_interval(secs => $3)
 WHERE id = $1
 """
+# A post has any number of resolved escalations and at most one live (open or acknowledged) one
+# (migration 040). open_escalation serialises its callers per post with a transaction-scoped advisory
+# lock, then reads the live escalation FOR UPDATE (acknowledge, resolve and the re-pager lock the row,
+# not the post); the partial unique index, named by the INSERT's ON CONFLICT, is the backstop.
+LOCK_POST_ESCALATIONS = "SELECT pg_advisory_xact_lock(hashtext('haven-escalations'), hashtext($1::text))"
+LIVE_ESCALATION_OF_POST = """
+SELECT id, post_id, post_version, covered_version, author_id, community, level, status, opened_at
+FROM escalations WHERE post_id = $1 AND status <> 'resolved'
+FOR UPDATE
+"""
+# The newest post version any of the post's escalations has taken in (NULL: never escalated).
+COVERED_VERSION_OF_POST = "SELECT max(covered_version) FROM escalations WHERE post_id = $1"
 INSERT_ESCALATION_LEVEL = """
-INSERT INTO escalations (id, post_id, post_version, author_id, community, level, evidence, next_page_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)
-ON CONFLICT (post_id) DO NOTHING
+INSERT INTO escalations (id, post_id, post_version, covered_version, author_id, community, level, evidence,
+                         next_page_at)
+VALUES ($1, $2, $3, $3, $4, $5, $6, $7::jsonb, $8)
+ON CONFLICT (post_id) WHERE status <> 'resolved' DO NOTHING
 RETURNING id, opened_at
 """
-OPEN_UNACKNOWLEDGED = """
-SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(opened_at)), 0) AS oldest_seconds
-FROM escalations WHERE status = 'open'
+# A higher level: newest evidence first; a paging level needs acknowledging again and starts a new
+# paging cycle ($5: pages).
+UPGRADE_ESCALATION = """
+UPDATE escalations
+SET level = $2, post_version = greatest(post_version, $3), covered_version = greatest(covered_version, $3),
+    evidence = $4::jsonb || evidence, upgraded_at = now(),
+    status = CASE WHEN $5 THEN 'open' ELSE status END,
+    next_page_at = CASE WHEN $5 THEN now() + make_interval(secs => $6) ELSE next_page_at END,
+    acknowledged_at = CASE WHEN $5 THEN NULL ELSE acknowledged_at END,
+    acknowledged_by = CASE WHEN $5 THEN NULL ELSE acknowledged_by END,
+    tier = CASE WHEN $5 THEN 1 ELSE tier END,
+    page_count = CASE WHEN $5 THEN 0 ELSE page_count END,
+    overdue = CASE WHEN $5 THEN false ELSE overdue END
+WHERE id = $1
+RETURNING opened_at
 """
+# A crisis signal at the same or a lower level for a newer version: taken in, nothing else changes.
+COVER_VERSION = "UPDATE escalations SET covered_version = $2 WHERE id = $1 AND covered_version < $2"
 
 # --- policies and replay (issue 3) ---------------------------------------------------------------
 

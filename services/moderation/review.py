@@ -31,7 +31,7 @@ from services.common.topics import MODERATION_ACTIONS
 from services.moderation import audit
 from services.moderation import queries as q
 from services.moderation.config import ReviewSettings
-from services.moderation.escalations import open_escalation
+from services.moderation.escalations import escalate_by_moderator
 
 PRODUCER = "moderation"
 QUEUE_STATUSES = ("open", "resolved")
@@ -156,11 +156,17 @@ class ReviewQueue:
             elif request.action == "note":
                 await conn.execute(q.INSERT_NOTE, uuid.uuid4(), row["id"], uuid.UUID(moderator.user_id), request.message)
             elif request.action == "escalate":
-                extra["escalation_id"] = await open_escalation(
+                # Opens one (also after a resolved one), or raises a lower live one; the same or a higher live
+                # level is left to crisis staff.
+                escalated = await escalate_by_moderator(
                     conn, post=dict(post), level=request.level, repage_seconds=self._repage_seconds, trace_id=trace_id,
-                    evidence=[{"code": "moderator_escalation", "reason": request.reason, "by": moderator.user_id}])
-                if extra["escalation_id"] is None:
-                    raise Conflict("this post already has an escalation; crisis staff have it")
+                    evidence=[{"code": "moderator_escalation", "reason": request.reason, "by": moderator.user_id}],
+                    moderator=moderator)
+                if not escalated.changed:
+                    raise Conflict(f"this post already has an escalation at level {escalated.level} that is not "
+                                   "resolved; crisis staff have it")
+                extra["escalation_id"] = escalated.escalation_id
+                extra["escalation"] = escalated.change
             if request.action in ("approve", "dismiss"):
                 extra["restores"] = await self._restores(conn, row, request.action)
             await conn.execute(q.RELEASE_AND_RESOLVE, row["id"], RESOLVES.get(request.action))

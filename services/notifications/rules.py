@@ -116,17 +116,27 @@ def plan(event: Event, resources: CrisisResources) -> list[Planned]:
                        {"post_id": data["post_id"], "community": data["community"], "reasons": reasons})]
               if data["outcome"] == "held" else []),
         ]
-    if event.type == "escalation.opened":
-        level = data["level"]
-        support = {"post_id": data["post_id"], "crisis_line": resources.line,
-                   "message": ("A member of our care team is reading your post and is here for you. "
-                               "You don't have to go through this alone, and our care team may reach out to you here.")}
-        if level == "imminent":
-            support["emergency"] = resources.emergency
-        return [
-            Planned(Recipient(role="crisis_staff"), "crisis.escalation",
-                    {"escalation_id": data["escalation_id"], "post_id": data["post_id"], "level": level,
-                     "opened_at": data["opened_at"], "paged": level in ("high", "imminent")}),
-            Planned(Recipient(user_id=data["author_id"]), "support.resources", support),
-        ]
+    if event.type in ("escalation.opened", "escalation.upgraded"):
+        return plan_escalation(event, resources)
     return []
+
+
+def plan_escalation(event: Event, resources: CrisisResources) -> list[Planned]:
+    """An escalation opened, or raised to a higher level (an edit made the crisis worse): crisis staff get
+    ``crisis.escalation`` at the (new) level, paged for high and imminent, and the author gets the
+    supportive resources again, with the emergency prompt for imminent."""
+    data = event.data
+    level = data["level"]
+    support = {"post_id": data["post_id"], "crisis_line": resources.line,
+               "message": ("A member of our care team is reading your post and is here for you. "
+                           "You don't have to go through this alone, and our care team may reach out to you here.")}
+    if level == "imminent":
+        support["emergency"] = resources.emergency
+    staff = {"escalation_id": data["escalation_id"], "post_id": data["post_id"], "level": level,
+             "opened_at": data["opened_at"], "paged": level in ("high", "imminent")}
+    if event.type == "escalation.upgraded":
+        staff["previous_level"] = data["previous_level"]
+    return [
+        Planned(Recipient(role="crisis_staff"), "crisis.escalation", staff),
+        Planned(Recipient(user_id=data["author_id"]), "support.resources", support),
+    ]

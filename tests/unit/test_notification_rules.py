@@ -140,3 +140,46 @@ def test_an_appeal_tells_the_moderators_and_nobody_else():
     (planned,) = _plan(event, _Resources())
     assert (planned.recipient.role, planned.type, planned.category) == ("moderator", "queue.appeal", "queue")
     assert "please" not in str(planned.data), "the appeal's note stays in the queue item"
+
+
+# --- an escalation raised to a higher level (an edit made it worse) ---------------------------------------------
+
+
+def upgrade(level: str, previous: str = "watch") -> Event:
+    return Event.create("escalation.upgraded", key=str(uuid.uuid4()), producer="moderation", data={
+        "escalation_id": str(uuid.uuid4()), "post_id": POST_ID, "author_id": AUTHOR_ID, "level": level,
+        "previous_level": previous, "community": "opioids", "pages": level in ("high", "imminent"),
+        "opened_at": "2024-05-01T12:00:00+00:00", "post_version": 2,
+        # fields a future producer might add: none of them may leak into a notification
+        "body": POST_TEXT, "evidence": "take them all tonight"})
+
+
+@pytest.mark.parametrize(("level", "previous"), [("high", "watch"), ("imminent", "watch"), ("imminent", "high")])
+def test_an_upgrade_pages_crisis_staff_at_the_new_level(level, previous):
+    event = upgrade(level, previous)
+    (staff,) = [p for p in plan(event, CrisisResources()) if p.recipient == Recipient(role="crisis_staff")]
+    assert staff.type == "crisis.escalation" and staff.category == "crisis"
+    assert staff.data == {"escalation_id": event.data["escalation_id"], "post_id": POST_ID, "level": level,
+                          "opened_at": "2024-05-01T12:00:00+00:00", "paged": True, "previous_level": previous}
+
+
+def test_an_upgrade_sends_the_author_resources_again_like_an_opened_escalation():
+    (support,) = for_author(plan(upgrade("imminent"), CrisisResources()))
+    assert support.type == "support.resources"
+    assert support.data == support_of("imminent")
+    assert support.data["emergency"] == CrisisResources().emergency
+    (high,) = for_author(plan(upgrade("high"), CrisisResources()))
+    assert high.data == support_of("high") and "emergency" not in high.data
+
+
+@pytest.mark.parametrize("level", ["high", "imminent"])
+def test_an_upgrade_notification_carries_no_post_text_or_evidence(level):
+    dumped = json.dumps([p.data for p in plan(upgrade(level), CrisisResources())])
+    assert POST_TEXT not in dumped and "take them all" not in dumped
+
+
+@pytest.mark.parametrize("word", METHOD_WORDS + BLAME_WORDS)
+def test_the_upgrade_support_message_has_no_method_or_blame_words(word):
+    (support,) = for_author(plan(upgrade("imminent"), CrisisResources()))
+    text = " ".join(str(v) for v in support.data.values() if v != POST_ID).lower()
+    assert not re.search(rf"\b{re.escape(word)}", text)
