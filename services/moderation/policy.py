@@ -19,7 +19,12 @@ Principles (DESIGN.md):
   words set to ``block``, remove;
 * personal data found is redacted in the decision's ``privacy`` reason and the
   post is held (forum cannot publish a redacted body yet);
-* a ``flag`` publishes the post and puts it in the review queue.
+* a ``flag`` publishes the post and puts it in the review queue;
+* a signal from the rules or from a learned head counts, whichever fires: the
+  crisis level is the higher of the two. A learned head's signal carries its
+  probability and the threshold training chose; a community's ``classifier``
+  section replaces that threshold (:func:`learned_threshold`). Learned heads
+  hold or escalate; they never remove.
 """
 
 from __future__ import annotations
@@ -31,7 +36,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from services.common.envelope import CRISIS_LEVELS
 from services.common.errors import ConfigError
+from services.moderation.detectors.heads import learned_level
 from services.moderation.detectors.text import redact
 from services.moderation.detectors.watched import WatchList
 from services.moderation.signals import Signal
@@ -49,7 +56,9 @@ ABUSE_LABELS = ("toxicity", "severe_toxicity", "insult", "identity_attack", "ide
 THREAT_LABELS = ("threat",)
 PAGING_LEVELS = ("high", "imminent")
 
-LEVEL_ORDER = {"watch": 0, "high": 1, "imminent": 2}
+LEVEL_ORDER = {level: rank for rank, level in enumerate(CRISIS_LEVELS)}
+# The heads a policy's ``classifier`` section may set thresholds for (services/moderation/detectors/heads.py).
+LEARNED_HEADS = ("crisis", "sourcing", "abuse")
 # Queue priority: crisis > threat > (highest score, a separate sort key) > reports (then weight, age).
 PRIORITY = {"imminent": 100, "high": 90, "watch": 80, "threat": 70, "abuse": 60, "sourcing": 58, "privacy": 57,
             "watched": 56, "automated_review_unavailable": 55, "safety_review": 50, "appeal": 45, "report": 40}
@@ -96,6 +105,8 @@ class Policy:
     hold_method_detail: bool = True
     categories: dict[str, Thresholds] = field(default_factory=_default_categories)
     watched: WatchList = field(default_factory=WatchList)
+    # Thresholds for the learned heads that replace the trained ones: {"crisis": {level: p}, "sourcing": p, ...}.
+    classifier: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> Policy:
@@ -108,7 +119,7 @@ class Policy:
                 "toxicity": {"abuse_hold": self.toxicity_hold, "threat_hold": self.threat_hold},
                 "crisis": {"hold_method_detail": self.hold_method_detail},
                 "categories": {name: t.as_json() for name, t in self.categories.items()},
-                "watched": self.watched.as_json()}
+                "watched": self.watched.as_json(), "classifier": copy.deepcopy(self.classifier)}
 
 
 @dataclass(frozen=True)
@@ -139,15 +150,33 @@ def crisis_assessment(policy: Policy, signals: list[Signal]) -> tuple[str | None
     reasons: list[dict[str, Any]] = []
     hold = False
     for signal in (s for s in signals if s.category == "crisis"):
-        this_level = signal.details.get("level")
+        extra: dict[str, Any] = {}
+        if signal.details.get("learned"):
+            this_level = learned_level(signal.details["probabilities"], learned_threshold(policy, signal))
+            if this_level is None:
+                continue
+            extra["nearest"] = signal.details.get("nearest", [])
+        else:
+            this_level = signal.details.get("level")
         if LEVEL_ORDER.get(this_level, -1) > LEVEL_ORDER.get(level, -1):
             level = this_level
         # Private: the crisis assessment is for staff; members (the author included) never see it.
-        reasons.append(_reason("crisis", signal, level=this_level, private=True))
+        reasons.append(_reason("crisis", signal, level=this_level, private=True, **extra))
         if signal.details.get("method_detail") and policy.hold_method_detail:
             hold = True
             reasons.append(_reason("safety_review", signal))
     return level, reasons, hold
+
+
+def learned_threshold(policy: Policy, signal: Signal) -> Any:
+    """The threshold a learned signal is held to: the community's where set, else the trained one.
+
+    Crisis: ``{level: p}`` (the community may set some levels only); sourcing, abuse: one ``p``.
+    """
+    own = policy.classifier.get(signal.category)
+    if signal.category == "crisis":
+        return {**signal.details["thresholds"], **(own or {})}
+    return signal.details["threshold"] if own is None else own
 
 
 def decide(policy: Policy, text: str, signals: list[Signal]) -> Decision:
@@ -180,7 +209,15 @@ def decide(policy: Policy, text: str, signals: list[Signal]) -> Decision:
     for signal in signals:
         code = RULE_CATEGORIES.get(signal.category)
         thresholds = policy.categories.get(signal.category)
-        if code is None or thresholds is None or (action := thresholds.action(signal.score)) is None:
+        if code is None:
+            continue
+        if signal.details.get("learned"):
+            if signal.score < learned_threshold(policy, signal):
+                continue
+            reasons.append(_reason(code, signal, action="hold", nearest=signal.details.get("nearest", [])))
+            at_least("held")
+            continue
+        if thresholds is None or (action := thresholds.action(signal.score)) is None:
             continue
         if signal.category == "privacy":
             redactions += [tuple(span) for span in signal.details.get("redact", [])]
@@ -246,7 +283,7 @@ def merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-_TOP_KEYS = {"version", "description", "toxicity", "crisis", "categories", "watched"}
+_TOP_KEYS = {"version", "description", "toxicity", "crisis", "categories", "watched", "classifier"}
 
 
 def _parse(document: dict[str, Any]) -> Policy:
@@ -286,9 +323,28 @@ def _parse(document: dict[str, Any]) -> Policy:
     except ConfigError as e:
         problems.append(str(e))
         watched = WatchList()
+    classifier = _classifier(document.get("classifier"), problems)
     if problems:
         raise ConfigError("invalid policy document:\n  " + "\n  ".join(problems))
-    return Policy(version, abuse_hold, threat_hold, hold_method, categories, watched)
+    return Policy(version, abuse_hold, threat_hold, hold_method, categories, watched, classifier)
+
+
+def _classifier(section: Any, problems: list[str]) -> dict[str, Any]:
+    """``classifier: {crisis: {watch: p, high: p, imminent: p}, sourcing: p, abuse: p}``, every key optional."""
+    if section is None:
+        return {}
+    if not isinstance(section, dict) or set(section) - set(LEARNED_HEADS):
+        problems.append(f"classifier must map some of {', '.join(LEARNED_HEADS)} to thresholds")
+        return {}
+    out: dict[str, Any] = {}
+    for head, value in section.items():
+        if head != "crisis":
+            out[head] = _probability(value, f"classifier.{head}", problems)
+        elif not isinstance(value, dict) or set(value) - set(CRISIS_LEVELS):
+            problems.append(f"classifier.crisis must map some of {', '.join(CRISIS_LEVELS)} to thresholds")
+        else:
+            out[head] = {level: _probability(p, f"classifier.crisis.{level}", problems) for level, p in value.items()}
+    return out
 
 
 def _section(document: dict[str, Any], name: str, allowed: set[str], problems: list[str]) -> dict[str, Any]:

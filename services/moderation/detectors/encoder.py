@@ -16,7 +16,10 @@ How a text becomes vectors
 --------------------------
 :class:`SentenceEncoder` is the blocking part, the way sentence-transformers
 runs this model: the tokenizer, ``AutoModel`` from transformers, mean pooling
-over the attention mask, L2 normalisation. A post longer than one window
+over the attention mask, L2 normalisation. Its top layers may be replaced by
+fine-tuned ones (:class:`TopLayers`: a safetensors file the training writes,
+checked by the sha256 that ``heads.json`` records); everything below them stays
+the published, verified weights. A post longer than one window
 (``max_tokens``) is cut into overlapping windows, each embedded on its own, so
 a crisis sentence at the end of a long post is read, not truncated away; the
 heads take the strongest window (:mod:`services.moderation.detectors.heads`).
@@ -140,6 +143,41 @@ def sha256_of(path: Path) -> str:
 
 
 @dataclass(frozen=True)
+class TopLayers:
+    """Fine-tuned weights for the encoder's top layers (``encoder.layer.N.*`` keys), checked by sha256."""
+
+    path: Path
+    sha256: str
+
+    def state(self) -> dict[str, Any]:
+        from safetensors.torch import load_file
+
+        actual = sha256_of(self.path)
+        if actual != self.sha256:
+            raise ModelIntegrityError(f"{self.path} has sha256 {actual}, not the {self.sha256} its heads were "
+                                      "trained with: refusing it (retrain with `python -m services.moderation.train`)")
+        return {name: tensor.float() for name, tensor in load_file(str(self.path)).items()}
+
+
+def apply_top_layers(model: Any, state: dict[str, Any]) -> None:
+    """Load fine-tuned top-layer weights into ``model``; every key must name one of its layer parameters."""
+    if not state or not all(name.startswith("encoder.layer.") for name in state):
+        raise ModelIntegrityError("the fine-tuned layers file holds no encoder layer weights")
+    _, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected:
+        raise ModelIntegrityError(f"the fine-tuned layers file has keys the encoder lacks: {unexpected[:3]}")
+
+
+def mean_pool(hidden: Any, mask: Any) -> Any:
+    """sentence-transformers' pooling: the mean of the token vectors under the mask, L2-normalised."""
+    import torch
+
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(pooled, p=2, dim=1)
+
+
+@dataclass(frozen=True)
 class Windows:
     """Embeddings of every window of a batch of texts: ``vectors[i]`` belongs to text ``owner[i]``."""
 
@@ -155,11 +193,17 @@ class SentenceEncoder:
 
     name = "all-MiniLM-L6-v2"
 
-    def __init__(self, config: EncoderConfig) -> None:
+    def __init__(self, config: EncoderConfig, top_layers: TopLayers | None = None) -> None:
         self._config = config
+        self._top_layers = top_layers
         self._tokenizer: Any = None
         self._model: Any = None
         self._torch: Any = None
+
+    @property
+    def model(self) -> Any:
+        """The transformers module (training fine-tunes its top layers)."""
+        return self._model
 
     @property
     def loaded(self) -> bool:
@@ -177,6 +221,8 @@ class SentenceEncoder:
             model = AutoModel.from_pretrained(str(directory), local_files_only=True)
         except (OSError, ValueError) as e:
             raise ModelIntegrityError(f"cannot load the encoder from {directory}: {e}") from e
+        if self._top_layers is not None:
+            apply_top_layers(model, self._top_layers.state())
         model.eval()
         self._torch, self._model = torch, model
 
@@ -196,6 +242,10 @@ class SentenceEncoder:
         return Windows(np.concatenate(vectors) if vectors else np.zeros((0, EMBEDDING_SIZE), np.float32),
                        np.asarray(owner, dtype=np.int64))
 
+    def token_ids(self, text: str) -> list[int]:
+        """The first window of ``text`` (what training reads of a post)."""
+        return self._windows(text)[0]
+
     def _windows(self, text: str) -> list[list[int]]:
         """The token ids of each window of ``text`` (special tokens added per window)."""
         size = self._config.max_tokens - 2
@@ -207,7 +257,8 @@ class SentenceEncoder:
         cls, sep = self._tokenizer.cls_token_id, self._tokenizer.sep_token_id
         return [[cls, *tokens[start:start + size], sep] for start in starts]
 
-    def _embed(self, batch: list[list[int]]) -> np.ndarray:
+    def forward(self, batch: list[list[int]]) -> Any:
+        """Unit vectors (a torch tensor) for windows of token ids; gradients flow where the model has them."""
         torch = self._torch
         longest = max(len(ids) for ids in batch)
         input_ids = torch.zeros((len(batch), longest), dtype=torch.long)
@@ -215,9 +266,8 @@ class SentenceEncoder:
         for row, ids in enumerate(batch):
             input_ids[row, :len(ids)] = torch.tensor(ids)
             mask[row, :len(ids)] = 1
-        with torch.inference_mode():
-            hidden = self._model(input_ids=input_ids, attention_mask=mask).last_hidden_state
-            weights = mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1e-9)
-            pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-        return pooled.numpy().astype(np.float32)
+        return mean_pool(self._model(input_ids=input_ids, attention_mask=mask).last_hidden_state, mask)
+
+    def _embed(self, batch: list[list[int]]) -> np.ndarray:
+        with self._torch.inference_mode():
+            return self.forward(batch).numpy().astype(np.float32)
