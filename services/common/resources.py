@@ -176,7 +176,8 @@ class _WithSamplers:
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def consumer_ctx(key: web.AppKey[ConsumerLoop], make_loop: Callable[[web.Application], ConsumerLoop]):
+def consumer_ctx(key: web.AppKey[ConsumerLoop], make_loop: Callable[[web.Application], ConsumerLoop],
+                 task: str = "consumer"):
     def make(app: web.Application) -> ConsumerLoop:
         loop = make_loop(app)
         app[key] = loop
@@ -184,7 +185,7 @@ def consumer_ctx(key: web.AppKey[ConsumerLoop], make_loop: Callable[[web.Applica
         app[READINESS][f"consumer:{loop.name}"] = _connected(loop)
         return loop
 
-    return background_ctx("consumer", make)
+    return background_ctx(task, make)
 
 
 def _connected(loop: ConsumerLoop):

@@ -41,13 +41,16 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from services.common.config import EnvReader
+from services.common.envelope import CRISIS_LEVELS
 from services.common.errors import ConfigError
-from services.moderation.config import policy_from_env, toxicity_from_env
-from services.moderation.detectors.toxicity import ToxicityScorer
+from services.moderation.config import learned_from_env, policy_from_env, toxicity_from_env
+from services.moderation.detectors.learned import LearnedConfig
+from services.moderation.detectors.toxicity import ToxicityConfig
 from services.moderation.policy import Decision, Policy, decide, load_document, merge
-from services.moderation.worker import Detectors
+from services.moderation.worker import Detectors, started_detectors
 
 ACTIONS = {"published": "publish", "held": "hold", "removed": "remove"}
+PAGING = ("high", "imminent")
 # Reason codes as the categories a line reports (safety_review is part of crisis).
 CATEGORY_OF_REASON = {"crisis": "crisis", "abuse": "abuse", "threat": "threat", "sourcing": "sourcing",
                       "privacy": "privacy", "watched": "watched", "automated_review_unavailable": "model_unavailable"}
@@ -156,13 +159,19 @@ def report(outputs: Sequence[dict[str, Any]], labels: Mapping[Any, dict[str, Any
         recall = tp / actual_c if actual_c else None
         per_class[c] = {"precision": precision, "recall": recall, "support": actual_c, "predicted": predicted_c}
 
-    def count(label: str, test) -> dict[str, Any]:
-        group = [(lbl, o) for lbl, o in pairs if lbl["label"] == label]
+    def count(label: str, test, among: str | tuple[str, ...] | None = None) -> dict[str, Any]:
+        """How many posts labelled ``label`` (of severities ``among``, if given) pass ``test``."""
+        severities = (among,) if isinstance(among, str) else among
+        group = [(lbl, o) for lbl, o in pairs
+                 if lbl["label"] == label and (severities is None or lbl.get("severity") in severities)]
         hits = sum(1 for lbl, o in group if test(lbl, o))
         return {"hits": hits, "of": len(group), "rate": hits / len(group) if group else None}
 
     checks = {
         "crisis_escalated": count("crisis", lambda _, o: o["escalate"]),
+        **{f"{level}_escalated": count("crisis", lambda _, o: o["escalate"], among=level)
+           for level in CRISIS_LEVELS},
+        "high_or_imminent_paged": count("crisis", lambda _, o: o["severity"] in PAGING, among=PAGING),
         "crisis_severity_exact": count("crisis", lambda lbl, o: o["severity"] == lbl.get("severity")),
         "sourcing_held": count("sourcing", lambda _, o: o["action"] != "publish" and "sourcing" in o["categories"]),
         "pii_redacted_or_held": count("pii", lambda _, o: o["redacted_text"] is not None or o["action"] != "publish"),
@@ -175,6 +184,21 @@ def report(outputs: Sequence[dict[str, Any]], labels: Mapping[Any, dict[str, Any
             "per_class": per_class, "confusion": confusion, "checks": checks,
             "severity_pairs": [{"label": a, "predicted": b, "n": n} for (a, b), n in sorted(severities.items(),
                                                                                             key=str)]}
+
+
+def reports_by_language(outputs: Sequence[dict[str, Any]], labels: Mapping[Any, dict[str, Any]]) -> dict[str, Any]:
+    """:func:`report` for all labelled texts, then for each language apart (labels' ``lang``, default en)."""
+    languages = sorted({lbl.get("lang", "en") for lbl in labels.values()})
+    result = {"all": report(outputs, labels)}
+    if len(languages) > 1:
+        for lang in languages:
+            subset = {k: v for k, v in labels.items() if v.get("lang", "en") == lang}
+            result[lang] = report([o for o in outputs if o.get("id") in subset], subset)
+    return result
+
+
+def format_reports(results: dict[str, Any]) -> str:
+    return "\n\n".join(f"=== {name} ===\n{format_report(result)}" for name, result in results.items())
 
 
 def format_report(result: dict[str, Any]) -> str:
@@ -235,17 +259,21 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--torch-threads", dest="torch_threads", type=int, help="TORCH_THREADS")
     group.add_argument("--device", help="DETOXIFY_DEVICE")
     group.add_argument("--int8", action="store_true", help="int8 dynamic quantization (DETOXIFY_INT8=1)")
+    group.add_argument("--without-toxicity", dest="without_toxicity", action="store_true",
+                       help="no Detoxify at all: the rules and the encoder's heads only (where no real weights exist)")
 
 
-def load_setup(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[Any, Policy]:
-    """(toxicity config, policy) from the environment and flags, as the service reads them."""
+def load_setup(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[ToxicityConfig | None, LearnedConfig,
+                                                                             Policy]:
+    """(toxicity config or None with --without-toxicity, encoder config, policy), as the service reads them."""
     env = EnvReader(model_environment(args, environ))
     toxicity = toxicity_from_env(env)
+    learned = learned_from_env(env)
     policy = policy_from_env(env)
     env.raise_if_problems()
     if getattr(args, "policy", None):
         policy = Policy.from_document(merge(policy.as_json(), load_document(Path(args.policy))))
-    return toxicity, policy
+    return (None if getattr(args, "without_toxicity", False) else toxicity), learned, policy
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -260,18 +288,14 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    toxicity, policy = load_setup(args, environ)
+    toxicity, learned, policy = load_setup(args, environ)
     labels = read_labels(args.report) if args.report else None
-    scorer = ToxicityScorer.from_config(toxicity)
-    await scorer.start()
-    try:
-        outputs, bad = await classify(sys.stdin, Detectors(scorer), policy, sys.stdout, progress=sys.stderr,
+    async with started_detectors(toxicity, learned) as detectors:
+        outputs, bad = await classify(sys.stdin, detectors, policy, sys.stdout, progress=sys.stderr,
                                       progress_every=max(1, args.progress_every))
-    finally:
-        await scorer.close()
     if labels is not None:
-        result = report(outputs, labels)
-        print(format_report(result), file=sys.stderr)
+        result = reports_by_language(outputs, labels)
+        print(format_reports(result), file=sys.stderr)
         if args.report_json:
             args.report_json.write_text(json.dumps(result, indent=2), encoding="utf-8")
     return 1 if bad else 0

@@ -8,6 +8,8 @@ from pathlib import Path
 
 from services.common.config import CommonConfig, EnvReader
 from services.common.errors import ConfigError
+from services.moderation.detectors.encoder import EncoderConfig, default_cache_dir
+from services.moderation.detectors.learned import LearnedConfig
 from services.moderation.detectors.toxicity import ToxicityConfig
 from services.moderation.policy import Policy, load_document, merge
 
@@ -26,6 +28,9 @@ class ReviewSettings:
     new_account_hours: float = 24.0
     removal_reasons: tuple[str, ...] = DEFAULT_REMOVAL_REASONS
     suspension_steps_days: tuple[int, ...] = (1, 3, 7, 30)
+# The consumers one instance runs (MODERATION_CONSUMERS): the crisis screen (rules + encoder, escalations at
+# once) and the decision worker (Detoxify and the policy). Both by default; a deployment may run them apart.
+CONSUMERS = ("crisis", "decisions")
 DETOXIFY_MODELS = ("original", "unbiased", "multilingual", "original-small", "unbiased-small")
 
 
@@ -33,17 +38,20 @@ DETOXIFY_MODELS = ("original", "unbiased", "multilingual", "original-small", "un
 class ModerationConfig:
     common: CommonConfig
     toxicity: ToxicityConfig
+    learned: LearnedConfig
     policy: Policy
     crisis_repage_seconds: int
     review: ReviewSettings = ReviewSettings()
     # How often the per-community policy documents are re-read from the database.
     policy_reload_seconds: float = 30.0
+    consumers: tuple[str, ...] = CONSUMERS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "ModerationConfig":
         env = EnvReader(environ)
         common = CommonConfig.read(env, default_port=8081)
         toxicity = toxicity_from_env(env)
+        learned = learned_from_env(env)
         policy = policy_from_env(env)
         review = ReviewSettings(
             claim_seconds=env.integer("REVIEW_CLAIM_SECONDS", 600, minimum=10),
@@ -53,8 +61,11 @@ class ModerationConfig:
             removal_reasons=_words(env.text("REMOVAL_REASONS", ",".join(DEFAULT_REMOVAL_REASONS))),
             suspension_steps_days=_steps(env, env.text("SUSPENSION_STEPS_DAYS", "1,3,7,30")),
         )
-        config = cls(common, toxicity, policy, env.integer("CRISIS_REPAGE_SECONDS", 120, minimum=1), review,
-                     env.number("POLICY_RELOAD_SECONDS", 30.0, minimum=1.0, maximum=3600.0))
+        consumers = _words(env.text("MODERATION_CONSUMERS", ",".join(CONSUMERS)))
+        if not consumers or set(consumers) - set(CONSUMERS):
+            env.problems.append(f"MODERATION_CONSUMERS must be some of {','.join(CONSUMERS)}, got {consumers!r}")
+        config = cls(common, toxicity, learned, policy, env.integer("CRISIS_REPAGE_SECONDS", 120, minimum=1), review,
+                     env.number("POLICY_RELOAD_SECONDS", 30.0, minimum=1.0, maximum=3600.0), consumers)
         env.raise_if_problems()
         return config
 
@@ -74,6 +85,15 @@ def toxicity_from_env(env: EnvReader) -> ToxicityConfig:
         max_batch_tokens=env.integer("DETOXIFY_BATCH_TOKENS", 512, minimum=16, maximum=1_000_000),
         quantize=int8 in ("1", "true", "yes"),
     )
+
+
+def learned_from_env(env: EnvReader) -> LearnedConfig:
+    """The sentence encoder under the learned heads; the service and the tools read it the same way."""
+    return LearnedConfig(EncoderConfig(
+        cache_dir=str(default_cache_dir({"HAVEN_CACHE_DIR": env.text("HAVEN_CACHE_DIR", "")})),
+        max_tokens=env.integer("ENCODER_MAX_TOKENS", 256, minimum=16, maximum=512),
+        batch_size=env.integer("ENCODER_BATCH_SIZE", 32, minimum=1, maximum=512),
+    ))
 
 
 def policy_from_env(env: EnvReader) -> Policy:

@@ -1,10 +1,14 @@
 """moderation service: the whole flow, readable top to bottom.
 
-Kafka ``forum.posts`` / ``forum.reports`` ─► ConsumerLoop (inbox, retries, DLQ)
-   └─► PostHandler.prepare: rule detectors (crisis, abuse, sourcing, privacy, watched words)
-       ─► a crisis escalation opened at once ─► Detoxify on the micro-batch (worker thread)
+Kafka ``forum.posts`` ─► crisis screen, consumer group ``moderation-crisis`` (screen.py)
+   └─► crisis rules + sentence encoder with learned heads (its own thread) ─► screening stored,
+       escalation opened or upgraded at once, in the inbox transaction; never behind Detoxify
+Kafka ``forum.posts`` / ``forum.reports`` ─► decision worker, group ``moderation-posts`` (worker.py)
+   └─► PostHandler.prepare: rule detectors (crisis, abuse, sourcing, privacy, watched words),
+       the screen's learned signals, Detoxify on the micro-batch (its own thread)
    └─► PostHandler.apply: the community's policy ─► decision (+ escalation, + queue item)
        and their events through the outbox, in the inbox transaction
+MODERATION_CONSUMERS picks which of the two an instance runs (both by default).
 policies: the shipped default (or POLICY_FILE) + per-community documents from PostgreSQL,
           loaded at start and re-read every POLICY_RELOAD_SECONDS
 outbox relay ─► ``moderation.decisions`` (forum, notifications),
@@ -34,14 +38,26 @@ from services.common.resources import (
 )
 from services.common.tokens import TokenVerifier
 from services.common.topics import FORUM_POSTS, FORUM_REPORTS, TopicNames
-from services.moderation.appkeys import CONFIG, DESK, POSTS_CONSUMER, QUEUE, REPAGER, SCORER
+from services.moderation.appkeys import (
+    CONFIG,
+    CRISIS_CONSUMER,
+    DESK,
+    LEARNED,
+    POSTS_CONSUMER,
+    QUEUE,
+    REPAGER,
+    SCORER,
+)
 from services.moderation.config import SCHEMA, ModerationConfig
+from services.moderation.detectors.learned import LearnedScorer
 from services.moderation.detectors.toxicity import ToxicityScorer
 from services.moderation.escalations import EscalationDesk, Repager
 from services.moderation.metrics import MODERATION_METRICS, install_metrics
 from services.moderation.policies import POLICIES, PolicyHolder, PolicyReloader, load_book
 from services.moderation.review import ReviewQueue
 from services.moderation.routes import setup_routes
+from services.moderation.screen import CONSUMER as CRISIS_SCREEN
+from services.moderation.screen import CrisisScreen
 from services.moderation.worker import Detectors, PostHandler
 
 HERE = Path(__file__).parent
@@ -55,20 +71,28 @@ def create_app(config: ModerationConfig) -> web.Application:
                   cors_origins=common.cors_allowed_origins)
     app[CONFIG] = config
     app[TOPICS] = TopicNames(common.topic_prefix)
+    screens, decides = "crisis" in config.consumers, "decisions" in config.consumers
     app.cleanup_ctx.extend([
-        scorer_ctx(config),
+        learned_ctx(config),
+        *([scorer_ctx(config)] if decides else []),
         pool_ctx(common.database_url, SCHEMA, common.db_pool_min, common.db_pool_max),
         policies_ctx(config),
         store_ctx(config),
         producer_ctx(common.kafka_bootstrap_servers, f"{common.topic_prefix}moderation"),
         relay_ctx(common.database_url, SCHEMA, common.relay_poll_seconds),
-        consumer_ctx(POSTS_CONSUMER, lambda app: ConsumerLoop(
+        *([consumer_ctx(CRISIS_CONSUMER, lambda app: ConsumerLoop(
+            name=CRISIS_SCREEN, pool=app[POOL], bootstrap_servers=common.kafka_bootstrap_servers,
+            topic_names=app[TOPICS], topics=[FORUM_POSTS],
+            handler=CrisisScreen(Detectors(None, app[LEARNED]), app[POLICIES], config.crisis_repage_seconds),
+            producer=app[PRODUCER], max_attempts=common.consumer_max_attempts,
+            batch_size=config.learned.encoder.batch_size), task="crisis-screen")] if screens else []),
+        *([consumer_ctx(POSTS_CONSUMER, lambda app: ConsumerLoop(
             name="moderation-posts", pool=app[POOL], bootstrap_servers=common.kafka_bootstrap_servers,
             topic_names=app[TOPICS], topics=[FORUM_POSTS, FORUM_REPORTS],
-            handler=PostHandler(Detectors(app[SCORER]), app[POLICIES], config.crisis_repage_seconds, config.review,
-                                pool=app[POOL], metrics=app[MODERATION_METRICS]),
+            handler=PostHandler(Detectors(app[SCORER], app[LEARNED]), app[POLICIES], config.crisis_repage_seconds,
+                                config.review, pool=app[POOL], metrics=app[MODERATION_METRICS]),
             producer=app[PRODUCER], max_attempts=common.consumer_max_attempts,
-            batch_size=config.toxicity.batch_size)),
+            batch_size=config.toxicity.batch_size))] if decides else []),
         background_ctx("repager", lambda app: _repager(app, config)),
         background_ctx("policy-reloader", lambda app: PolicyReloader(app[POOL], app[POLICIES],
                                                                      config.policy_reload_seconds)),
@@ -83,8 +107,21 @@ def _repager(app: web.Application, config: ModerationConfig) -> Repager:
     return app[REPAGER]
 
 
+def learned_ctx(config: ModerationConfig):
+    """Load and warm the sentence encoder and its heads once, in their own thread (the crisis path)."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        learned = LearnedScorer(config.learned)
+        await learned.start()
+        app[LEARNED] = learned
+        yield
+        await learned.close()
+
+    return ctx
+
+
 def scorer_ctx(config: ModerationConfig):
-    """Load and warm the model once, in its worker thread, before consuming anything."""
+    """Load and warm Detoxify once, in its worker thread, before consuming anything."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         scorer = ToxicityScorer.from_config(config.toxicity)

@@ -294,3 +294,15 @@ WHERE v.received_at >= $1 AND v.received_at < $2
 ORDER BY v.received_at, v.post_id, v.version
 LIMIT $7
 """
+
+# --- crisis screen (services/moderation/screen.py) -----------------------------------------------
+
+INSERT_SCREENING = """
+INSERT INTO screenings (post_id, version, signals) VALUES ($1, $2, $3::jsonb)
+ON CONFLICT (post_id, version) DO NOTHING
+"""
+SCREENINGS_OF = """
+SELECT s.post_id, s.version, s.signals
+FROM screenings s JOIN unnest($1::uuid[], $2::int[]) AS wanted(post_id, version)
+  ON s.post_id = wanted.post_id AND s.version = wanted.version
+"""

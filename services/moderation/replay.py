@@ -38,10 +38,10 @@ from services.common.errors import ConfigError
 from services.moderation import queries as q
 from services.moderation.classify import add_model_flags, load_setup, reason_categories
 from services.moderation.config import SCHEMA
-from services.moderation.detectors.toxicity import ToxicityScorer
 from services.moderation.policies import PolicyBook, load_stored
 from services.moderation.policy import LEVEL_ORDER, Decision, Policy, decide, load_document, merge
-from services.moderation.worker import Detectors, post_text
+from services.moderation.screen import post_text
+from services.moderation.worker import Detectors, started_detectors
 
 PAGE = 500
 
@@ -162,21 +162,18 @@ async def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     if not dsn:
         raise ConfigError("DATABASE_URL is required")
     plain = argparse.Namespace(**{**vars(args), "policy": None})
-    toxicity, base = load_setup(plain, environ)
+    toxicity, learned, base = load_setup(plain, environ)
     overlay = load_document(args.policy) if args.policy else None
     until = args.until or datetime.now(timezone.utc)
     conn = await asyncpg.connect(dsn, server_settings={"search_path": SCHEMA, "default_transaction_read_only": "on"})
-    scorer = ToxicityScorer.from_config(toxicity)
     try:
         book = PolicyBook(base, await load_stored(conn))
         if overlay is not None:
             Policy.from_document(merge(book.default.as_json(), overlay))  # a bad document fails before any work
-        await scorer.start()
-        detectors = Detectors(scorer)
-        tally = await replay(conn, detectors, book, overlay, since=args.since, until=until, community=args.community,
-                             examples=max(0, args.examples), progress=sys.stderr)
+        async with started_detectors(toxicity, learned) as detectors:
+            tally = await replay(conn, detectors, book, overlay, since=args.since, until=until,
+                                 community=args.community, examples=max(0, args.examples), progress=sys.stderr)
     finally:
-        await scorer.close()
         await conn.close()
     print(json.dumps(tally.summary(since=args.since.isoformat(), until=until.isoformat(), community=args.community,
                                    policy=str(args.policy) if args.policy else None, model=detectors.model_name),

@@ -2,13 +2,16 @@
 
 ``prepare`` runs on a whole micro-batch from ``getmany`` before the inbox
 transactions: the cheap rule detectors per text (crisis, abuse, sourcing,
-privacy, the community's watched words), then — for a crisis post — its
-escalation, opened at once in its own short transaction so crisis staff are
-paged without waiting for the model, then one Detoxify call for all texts,
-off the event loop. ``apply`` then runs per event inside the consumer's inbox
-transaction and writes the decision, the escalation (already open: the insert
-is idempotent, one per post) and the queue item with their events through the
-outbox — all or nothing. The decision itself stays exactly-once per version.
+privacy, the community's watched words), the learned heads' signals (read from
+the crisis screen's stored screening of the same version, computed here only
+where the screen has not been yet), then one Detoxify call for all texts, off
+the event loop. The crisis screen (:mod:`services.moderation.screen`) is a
+consumer group of its own that has usually escalated a crisis post long before
+this worker reaches it. ``apply`` then runs per event inside the consumer's
+inbox transaction and writes the decision, the escalation (opened or upgraded:
+idempotent, see :func:`open_escalation`) and the queue item with their events
+through the outbox — all or nothing. The decision itself stays exactly-once
+per version.
 
 A post version is decided once (``decisions`` is unique on post and version).
 When the same version arrives again with a new event id (the forum's pending
@@ -18,39 +21,40 @@ re-published with its original event id, so forum applies it once.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
 import asyncpg
 
 from services.common import outbox
-from services.common.db import transaction
 from services.common.envelope import Event
 from services.common.errors import EventError
 from services.common.topics import MODERATION_ACTIONS, MODERATION_DECISIONS
-from services.moderation import audit
+from services.moderation import audit, screen
+from services.moderation.screen import POST_EVENTS, event_uuid, post_text
 from services.moderation import queries as q
 from services.moderation.config import ReviewSettings
 from services.moderation.metrics import ModerationMetrics
 from services.moderation.detectors.abuse import AbuseDetector
 from services.moderation.detectors.crisis import CrisisDetector
+from services.moderation.detectors.learned import LearnedConfig, LearnedScorer
 from services.moderation.detectors.privacy import PrivacyDetector
 from services.moderation.detectors.sourcing import SourcingDetector
-from services.moderation.detectors.toxicity import ToxicityScorer
+from services.moderation.detectors.toxicity import ToxicityConfig, ToxicityScorer
 from services.moderation.detectors.watched import WatchList
 from services.moderation.escalations import open_escalation
-from services.moderation.policy import PRIORITY, Decision, Policy, crisis_assessment, decide
+from services.moderation.policy import PRIORITY, Decision, Policy, decide
 from services.moderation.reports import reporter_weight
 from services.moderation.signals import Signal
 
 log = logging.getLogger(__name__)
 
 PRODUCER = "moderation"
-POST_EVENTS = ("post.created", "post.edited")
 
 
 class RuleDetector(Protocol):
@@ -63,7 +67,7 @@ class PolicySource(Protocol):
     def for_community(self, community: str | None) -> Policy: ...
 
 
-class _Single:
+class SinglePolicy:
     """One policy for every community (tests, tools)."""
 
     def __init__(self, policy: Policy) -> None:
@@ -74,17 +78,23 @@ class _Single:
 
 
 class Detectors:
-    """All detectors over one batch of texts: the cheap rules first, then Detoxify on the batch."""
+    """All detectors over one batch of texts: the cheap rules, the learned heads, then Detoxify.
 
-    def __init__(self, toxicity: ToxicityScorer, crisis: CrisisDetector | None = None,
-                 rules: Sequence[RuleDetector] | None = None) -> None:
+    ``toxicity`` may be None (the evaluation, which has no real Detoxify weights): then
+    no toxicity signal is produced at all, which is not the same as a failing model.
+    """
+
+    def __init__(self, toxicity: ToxicityScorer | None, learned: LearnedScorer | None = None,
+                 crisis: CrisisDetector | None = None, rules: Sequence[RuleDetector] | None = None) -> None:
         self.toxicity = toxicity
+        self.learned = learned
         self.crisis = crisis or CrisisDetector()
         self.rules = tuple(rules) if rules is not None else (AbuseDetector(), SourcingDetector(), PrivacyDetector())
 
     @property
     def model_name(self) -> str:
-        return "+".join([self.toxicity.model_name, self.crisis.name, *(r.name for r in self.rules)])
+        models = ([self.toxicity.model_name] if self.toxicity else []) + ([self.learned.name] if self.learned else [])
+        return "+".join([*models, self.crisis.name, *(r.name for r in self.rules)])
 
     def rule_signals(self, text: str, watched: WatchList | None = None) -> list[Signal]:
         """Crisis, abuse, sourcing, privacy and the community's watched words: milliseconds, no model."""
@@ -93,31 +103,68 @@ class Detectors:
             signals += detector.detect(text)
         return signals + (watched.scan(text) if watched else [])
 
+    async def learned_signals(self, texts: list[str]) -> list[list[Signal]]:
+        """The learned heads on the whole batch, in the encoder's own thread.
+
+        If the encoder fails, each post gets a ``model_unavailable`` signal: the policy holds
+        it for a human (fail closed), and the rules still escalate what they recognise.
+        """
+        if self.learned is None:
+            return [[] for _ in texts]
+        return await _or_unavailable(self.learned.detect(texts), len(texts), self.learned.name, "encoder")
+
     async def model_signals(self, texts: list[str]) -> list[list[Signal]]:
         """Detoxify on the whole batch, off the event loop.
 
         If it fails, each post gets a ``model_unavailable`` signal instead of
         scores: the policy holds it for a human (fail closed).
         """
-        try:
-            scores = await self.toxicity.score(texts)
-        except Exception as e:  # noqa: BLE001 - any model failure: degrade, never drop the crisis path
-            log.error("toxicity model failed on a batch of %d: %s; holding them for review", len(texts),
-                      e.__class__.__name__)
-            unavailable = Signal("model_unavailable", 1.0, f"toxicity model error: {e.__class__.__name__}",
-                                 self.toxicity.model_name)
-            return [[unavailable] for _ in texts]
-        return [_toxicity_signals(score, self.toxicity.model_name) for score in scores]
+        if self.toxicity is None:
+            return [[] for _ in texts]
+        model = self.toxicity.model_name
+        scores = await _or_unavailable(self.toxicity.score(texts), len(texts), model, "toxicity model")
+        return [s if isinstance(s, list) else _toxicity_signals(s, model) for s in scores]
 
     async def run(self, texts: list[str], watched: Sequence[WatchList | None] | None = None) -> list[list[Signal]]:
-        """Rules, then the model; a failing model never keeps a crisis from escalating."""
+        """Rules, the learned heads, then Detoxify; a failing model never keeps a crisis from escalating."""
         rules = [self.rule_signals(text, w) for text, w in zip(texts, watched or [None] * len(texts))]
-        return [combine(r, m) for r, m in zip(rules, await self.model_signals(texts))]
+        learned = await self.learned_signals(texts)
+        return [combine(r, l, m) for r, l, m in zip(rules, learned, await self.model_signals(texts))]
 
 
-def combine(rules: list[Signal], model: list[Signal]) -> list[Signal]:
-    """One post's signals in a stable order: crisis, the model's, then the other rules'."""
-    return [s for s in rules if s.category == "crisis"] + model + [s for s in rules if s.category != "crisis"]
+@contextlib.asynccontextmanager
+async def started_detectors(toxicity: ToxicityConfig | None, learned: LearnedConfig) -> AsyncIterator[Detectors]:
+    """Detectors with their models loaded and warmed as the service runs them (the command-line tools).
+
+    ``toxicity`` None: no Detoxify at all (the evaluation, where no real weights exist).
+    """
+    encoder = LearnedScorer(learned)
+    scorer = ToxicityScorer.from_config(toxicity) if toxicity else None
+    try:
+        await encoder.start()
+        if scorer:
+            await scorer.start()
+        yield Detectors(scorer, encoder)
+    finally:
+        if scorer:
+            await scorer.close()
+        await encoder.close()
+
+
+async def _or_unavailable(work: Awaitable[list[Any]], count: int, model: str, what: str) -> list[Any]:
+    """``work``'s results, or one ``model_unavailable`` signal list per text if the model failed."""
+    try:
+        return await work
+    except Exception as e:  # noqa: BLE001 - any model failure: degrade, never drop the crisis path
+        log.error("%s failed on a batch of %d: %s; holding them for review", what, count, e.__class__.__name__)
+        unavailable = Signal("model_unavailable", 1.0, f"{what} error: {e.__class__.__name__}", model)
+        return [[unavailable] for _ in range(count)]
+
+
+def combine(*groups: list[Signal]) -> list[Signal]:
+    """One post's signals in a stable order: crisis first, then the rest in the groups' order."""
+    found = [s for group in groups for s in group]
+    return [s for s in found if s.category == "crisis"] + [s for s in found if s.category != "crisis"]
 
 
 def _toxicity_signals(scores: dict[str, float], model: str) -> list[Signal]:
@@ -132,16 +179,12 @@ def _toxicity_signals(scores: dict[str, float], model: str) -> list[Signal]:
     return signals
 
 
-def post_text(data: dict[str, Any]) -> str:
-    return f"{data['title']}\n{data['body']}" if data.get("title") else data["body"]
-
-
 class PostHandler:
     """Consumer handler for ``forum.posts`` and ``forum.reports``.
 
     ``policies`` is one :class:`Policy` for every community, or a holder of the
     per-community book (:class:`services.moderation.policies.PolicyHolder`).
-    With a ``pool``, ``prepare`` opens crisis escalations before the ML batch.
+    With a ``pool``, ``prepare`` reuses the crisis screen's stored learned signals.
     """
 
     def __init__(self, detectors: Detectors, policies: Policy | PolicySource, repage_seconds: int,
@@ -149,53 +192,42 @@ class PostHandler:
                  metrics: ModerationMetrics | None = None) -> None:
         self._detectors = detectors
         self._metrics = metrics
-        self._policies: PolicySource = _Single(policies) if isinstance(policies, Policy) else policies
+        self._policies: PolicySource = SinglePolicy(policies) if isinstance(policies, Policy) else policies
         self._repage_seconds = repage_seconds
         self._review = review
         self._pool = pool
         self._prepared: dict[str, list[Signal]] = {}
-        self.early_escalations = 0
 
     async def prepare(self, events: list[Event]) -> None:
-        """Rules per post, crisis escalations at once, then one Detoxify call for the batch."""
+        """Rules per post, the learned heads (screened already, as a rule), then one Detoxify call."""
         posts = [e for e in events if e.type in POST_EVENTS]
         if not posts:
             return
         texts = [post_text(e.data) for e in posts]
         policies = [self._policies.for_community(e.data.get("community")) for e in posts]
         rules = [self._detectors.rule_signals(text, policy.watched) for text, policy in zip(texts, policies)]
-        await self._escalate_early(posts, policies, rules)
+        learned = await self._learned(posts, texts)
         model = await self._detectors.model_signals(texts)
-        self._prepared.update({e.id: combine(r, m) for e, r, m in zip(posts, rules, model)})
+        self._prepared.update({e.id: combine(r, lr, m) for e, r, lr, m in zip(posts, rules, learned, model)})
 
-    async def _escalate_early(self, posts: list[Event], policies: list[Policy], rules: list[list[Signal]]) -> None:
-        """Open each crisis post's escalation in its own short transaction, before the model runs.
-
-        ``open_escalation`` is idempotent (one per post), so ``apply`` finds it open and
-        moves on; if this fails (the database blinked), ``apply`` opens it instead.
-        """
-        if self._pool is None:
-            return
-        for event, policy, signals in zip(posts, policies, rules):
-            level, evidence, _ = crisis_assessment(policy, signals)
-            if level is None:
-                continue
-            data = event.data
+    async def _learned(self, posts: list[Event], texts: list[str]) -> list[list[Signal]]:
+        """The crisis screen's stored learned signals for these versions; the encoder runs for the rest only."""
+        stored: dict[tuple[str, int], list[Signal]] = {}
+        if self._pool is not None:
             try:
-                async with transaction(self._pool) as conn:
-                    opened = await open_escalation(conn, post={**data, "post_id": _uuid(data["post_id"])},
-                                                   level=level, evidence=evidence,
-                                                   repage_seconds=self._repage_seconds, trace_id=event.trace_id)
-                self.early_escalations += opened is not None
-            except Exception as e:  # noqa: BLE001 - apply() opens it in the inbox transaction instead
-                log.warning("early crisis escalation failed (%s); the decision will open it", e.__class__.__name__)
+                stored = await screen.stored_screenings(self._pool, posts)
+            except Exception as e:  # noqa: BLE001 - the encoder can always compute them here instead
+                log.warning("reading screenings failed (%s); running the encoder here", e.__class__.__name__)
+        missing = [i for i, e in enumerate(posts) if screen.key(e) not in stored]
+        computed = dict(zip(missing, await self._detectors.learned_signals([texts[i] for i in missing])))
+        return [computed[i] if i in computed else stored[screen.key(e)] for i, e in enumerate(posts)]
 
     async def apply(self, conn: asyncpg.Connection, event: Event) -> None:
         try:
             if event.type in POST_EVENTS:
                 await self._moderate(conn, event)
             elif event.type == "post.deleted":
-                post_id = _uuid(event.data["post_id"])
+                post_id = event_uuid(event.data["post_id"])
                 await conn.execute(q.MARK_POST_DELETED, post_id)
                 await conn.execute(q.RESOLVE_QUEUE_ITEM, post_id)
             elif event.type == "report.created":
@@ -207,8 +239,8 @@ class PostHandler:
 
     async def _moderate(self, conn: asyncpg.Connection, event: Event) -> None:
         data = event.data
-        post_id, author_id, version = _uuid(data["post_id"]), _uuid(data["author_id"]), data["version"]
-        await conn.execute(q.UPSERT_POST, post_id, _uuid(data["thread_id"]), data["community"], author_id, version,
+        post_id, author_id, version = event_uuid(data["post_id"]), event_uuid(data["author_id"]), data["version"]
+        await conn.execute(q.UPSERT_POST, post_id, event_uuid(data["thread_id"]), data["community"], author_id, version,
                            data.get("title"), data["body"])
         await conn.execute(q.INSERT_POST_VERSION, post_id, version, data.get("title"), data["body"])
         existing = await conn.fetchrow(q.DECISION_FOR_VERSION, post_id, version)
@@ -245,8 +277,8 @@ class PostHandler:
                   "model": self._detectors.model_name},
         )
         await conn.execute(
-            q.INSERT_DECISION, decision_id, uuid.UUID(outgoing.id), _uuid(data["post_id"]), data["version"],
-            _uuid(data["author_id"]), data["community"], decision.outcome, json.dumps(decision.reasons),
+            q.INSERT_DECISION, decision_id, uuid.UUID(outgoing.id), event_uuid(data["post_id"]), data["version"],
+            event_uuid(data["author_id"]), data["community"], decision.outcome, json.dumps(decision.reasons),
             json.dumps([s.to_json() for s in signals]), json.dumps(scores), policy.version,
             self._detectors.model_name,
         )
@@ -257,12 +289,12 @@ class PostHandler:
     async def _record_report(self, conn, event: Event) -> None:
         """Store the report weighted by the reporter's standing; enough weight hides the post."""
         data = event.data
-        post_id, reporter_id = _uuid(data["post_id"]), _uuid(data["reporter_id"])
+        post_id, reporter_id = event_uuid(data["post_id"]), event_uuid(data["reporter_id"])
         history = await conn.fetchrow(q.REPORTER_HISTORY, reporter_id)
         weight = reporter_weight(resolved=history["resolved"], upheld=history["upheld"],
                                  account_created=_timestamp(data.get("reporter_since")),
                                  new_account_hours=self._review.new_account_hours)
-        inserted = await conn.fetchval(q.INSERT_REPORT_WEIGHTED, _uuid(data["report_id"]), post_id, reporter_id,
+        inserted = await conn.fetchval(q.INSERT_REPORT_WEIGHTED, event_uuid(data["report_id"]), post_id, reporter_id,
                                        data["reason"], data.get("note"), data["post_version"], data["body_snapshot"],
                                        weight)
         post = await conn.fetchrow(q.POST_BY_ID, post_id)
@@ -286,14 +318,14 @@ class PostHandler:
     async def _record_appeal(self, conn, event: Event) -> None:
         """The appeal re-enters the queue with the decision it contests attached."""
         data = event.data
-        post_id = _uuid(data["post_id"])
+        post_id = event_uuid(data["post_id"])
         post = await conn.fetchrow(q.POST_BY_ID, post_id)
         if post is None:
             raise EventError("appeal for a post moderation never saw")
         decision = await conn.fetchrow(q.LATEST_DECISION, post_id)
         removal = await conn.fetchrow(q.LAST_REMOVAL, f"post:{post_id}")
         contested = {"decision": _plain(decision), "removal": _plain(removal)}
-        inserted = await conn.fetchval(q.INSERT_APPEAL, _uuid(data["appeal_id"]), post_id, _uuid(data["author_id"]),
+        inserted = await conn.fetchval(q.INSERT_APPEAL, event_uuid(data["appeal_id"]), post_id, event_uuid(data["author_id"]),
                                        data.get("note"), json.dumps(contested, default=str))
         if inserted is None:
             return
@@ -336,10 +368,3 @@ def _timestamp(value: Any) -> datetime | None:
         return datetime.fromisoformat(value) if isinstance(value, str) else None
     except ValueError:
         return None
-
-
-def _uuid(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError as e:
-        raise EventError(f"not a UUID: {value[:40]!r}") from e

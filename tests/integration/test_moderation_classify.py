@@ -53,8 +53,32 @@ async def test_the_development_set_meets_the_acceptance_criteria(marker_model, t
     published_ok = [x for x in by_label["ok"] if x["action"] == "publish"]
     assert len(published_ok) >= 0.95 * len(by_label["ok"]), [x["id"] for x in by_label["ok"] if x["action"] != "publish"]
 
-    report = json.loads((tmp_path / "report.json").read_text())
+    report = json.loads((tmp_path / "report.json").read_text())["all"]
     assert report["compared"] == len(labels)
     assert report["checks"]["crisis_escalated"]["rate"] == 1.0
     assert "precision" in result.stderr and "confusion" in result.stderr
     assert not any(labels[i]["text"] in result.stderr for i in labels), "progress and report never repeat a text"
+
+
+def _classify_without_toxicity(lines: list[dict]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "services.moderation.classify", "--without-toxicity"],
+        input="".join(json.dumps(line) + "\n" for line in lines), capture_output=True, text=True, timeout=170,
+        env={"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root"), "HF_HUB_OFFLINE": "1",
+             "TRANSFORMERS_OFFLINE": "1", **({"HAVEN_CACHE_DIR": os.environ["HAVEN_CACHE_DIR"]}
+                                            if "HAVEN_CACHE_DIR" in os.environ else {})})
+
+
+async def test_classify_runs_the_learned_heads_beside_the_rules() -> None:
+    """A crisis in words no rule knows is escalated by the crisis head, with its nearest labelled examples."""
+    lines = [{"id": "unworded", "text": "the pills are counted out on the table. tonight. thanks for everything "
+                                        "you all did for me"},
+             {"id": "calm", "text": "Went to my Tuesday meeting, then coffee with my sponsor. Day 41."}]
+    result = await asyncio.get_running_loop().run_in_executor(None, _classify_without_toxicity, lines)
+    assert result.returncode == 0, result.stderr[-2000:]
+    unworded, calm = (json.loads(line) for line in result.stdout.splitlines())
+    assert unworded["escalate"] and unworded["severity"] in ("high", "imminent")
+    learned = [s for s in unworded["signals"] if s["details"].get("label") == "crisis_model"]
+    assert learned and learned[0]["details"]["nearest"], "the head's signal carries the nearest labelled examples"
+    assert not [s for s in unworded["signals"] if s["detector"].startswith("crisis-rules")], "no rule fired"
+    assert not calm["escalate"] and calm["action"] == "publish"

@@ -1,4 +1,4 @@
-"""The worker on real PostgreSQL: crisis escalations before the model, per-community policies from the database,
+"""The worker on real PostgreSQL: crisis escalations by the screen before the model, per-community policies from the database,
 and replay — which reads and changes nothing."""
 
 from __future__ import annotations
@@ -15,11 +15,14 @@ import pytest
 from services.common.db import create_pool
 from services.common.envelope import Event
 from services.common.service import migrate
-from services.moderation.config import SCHEMA, ReviewSettings
+from services.common.config import EnvReader
+from services.moderation.config import SCHEMA, ReviewSettings, learned_from_env
+from services.moderation.detectors.learned import LearnedScorer
 from services.moderation.main import MIGRATIONS
 from services.moderation.policies import PolicyHolder, load_book
 from services.moderation.policy import Policy
-from services.moderation.worker import Detectors, PostHandler
+from services.moderation.screen import CrisisScreen
+from services.moderation.worker import Detectors, PostHandler, SinglePolicy
 from tests.support.stack import Isolation
 
 CRISIS = "I have the pills ready and I'm taking all of them tonight"
@@ -54,37 +57,40 @@ async def pool(isolation: Isolation):
     await pool.close()
 
 
-async def apply(pool: asyncpg.Pool, handler: PostHandler, event: Event) -> None:
+async def apply(pool: asyncpg.Pool, handler: PostHandler | CrisisScreen, event: Event) -> None:
     async with pool.acquire() as conn, conn.transaction():
         await handler.apply(conn, event)
 
 
-async def test_a_crisis_escalation_is_open_before_the_model_answers(pool) -> None:
+async def test_the_crisis_screen_escalates_while_the_decision_worker_waits_for_its_model(pool) -> None:
     scorer = GatedScorer()
-    handler = PostHandler(Detectors(scorer), Policy(), 120, ReviewSettings(), pool=pool)
+    worker = PostHandler(Detectors(scorer), Policy(), 120, ReviewSettings(), pool=pool)
+    screen = CrisisScreen(Detectors(None), SinglePolicy(Policy()), 120)
     crisis, calm = post_event(CRISIS), post_event("day 12, went to two meetings")
-    preparing = asyncio.create_task(handler.prepare([crisis, calm]))
+    deciding = asyncio.create_task(worker.prepare([crisis, calm]))
     await asyncio.wait_for(scorer.entered.wait(), 10)
-    # The model has not answered, and the escalation and its event are already committed.
+    # The decision worker's model has not answered; the screen, a consumer of its own, escalates anyway.
+    await screen.prepare([crisis, calm])
+    for event in (crisis, calm):
+        await apply(pool, screen, event)
     rows = await pool.fetch("SELECT post_id::text, level FROM escalations")
     assert [(r["post_id"], r["level"]) for r in rows] == [(crisis.data["post_id"], "imminent")]
     assert await pool.fetchval("SELECT count(*) FROM outbox WHERE topic = 'moderation.escalations'") == 1
     assert await pool.fetchval("SELECT count(*) FROM decisions") == 0
     scorer.release.set()
-    await preparing
+    await deciding
     for event in (crisis, calm):
-        await apply(pool, handler, event)
+        await apply(pool, worker, event)
     # The decision is stored once; the escalation was not opened twice.
     decisions = await pool.fetch("SELECT post_id::text, outcome FROM decisions ORDER BY outcome")
     assert sorted((d["post_id"], d["outcome"]) for d in decisions) == sorted(
         [(crisis.data["post_id"], "held"), (calm.data["post_id"], "published")])
     assert await pool.fetchval("SELECT count(*) FROM escalations") == 1
     assert await pool.fetchval("SELECT count(*) FROM outbox WHERE topic = 'moderation.escalations'") == 1
-    assert handler.early_escalations == 1
 
 
-async def test_without_the_early_path_the_decision_still_escalates(pool) -> None:
-    handler = PostHandler(Detectors(GatedScorer()), Policy(), 120, ReviewSettings(), pool=None)
+async def test_without_the_crisis_screen_the_decision_still_escalates(pool) -> None:
+    handler = PostHandler(Detectors(GatedScorer()), Policy(), 120, ReviewSettings(), pool=pool)
     handler._detectors.toxicity.release.set()
     event = post_event(CRISIS)
     await handler.prepare([event])
@@ -142,10 +148,17 @@ async def test_policies_cli_stores_versions_immutably_and_replay_reports_without
     loop = asyncio.get_running_loop()
     scorer = GatedScorer()
     scorer.release.set()
-    handler = PostHandler(Detectors(scorer), Policy(), 120, ReviewSettings(), pool=pool)
+    # The stored decisions come from the same detectors the replay runs (the learned heads too): only the
+    # policy differs, so only the policy's changes are reported.
+    learned = LearnedScorer(learned_from_env(EnvReader({})))
+    await learned.start()
+    handler = PostHandler(Detectors(scorer, learned), Policy(), 120, ReviewSettings(), pool=pool)
     events = [post_event("selling spice gold, dm me"), post_event("day 40 and grateful"),
               post_event("my friend is not breathing"), post_event("i want to buy kratom")]
-    await handler.prepare(events)
+    try:
+        await handler.prepare(events)
+    finally:
+        await learned.close()
     for event in events:
         await apply(pool, handler, event)
     before = await pool.fetch("SELECT post_id, outcome, reasons FROM decisions ORDER BY post_id")
@@ -171,7 +184,8 @@ async def test_policies_cli_stores_versions_immutably_and_replay_reports_without
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
     assert (summary["compared"], summary["changed"]) == (4, 2)
-    assert summary["outcomes"] == {"published -> removed": 1, "published -> held": 1}
+    # Both were held already (the sourcing head); the block word now removes one, the other gains a reason.
+    assert summary["outcomes"] == {"held -> removed": 1}
     assert summary["categories_gained"] == {"watched": 2}
     assert summary["by_community"] == {"general": {"compared": 4, "changed": 2}}
     examples = [e for group in summary["examples"].values() for e in group]

@@ -24,7 +24,7 @@ MARK = "haven-test"
 
 # Which consumers read each topic (a poison record there lands once per consumer in the DLQ).
 CONSUMERS = {
-    "forum.posts": ("moderation-posts",),
+    "forum.posts": ("moderation-posts", "moderation-crisis"),
     "forum.reports": ("moderation-posts", "notifications-events"),
     "moderation.decisions": ("forum-decisions", "notifications-events"),
     "moderation.escalations": ("notifications-events",),
