@@ -74,7 +74,7 @@ class CrisisScreen:
         if not posts:
             return
         texts = [post_text(e.data) for e in posts]
-        learned = await self._detectors.learned_signals(texts)
+        learned = await self._detectors.learned_signals(texts, urgent=True)
         for event, text, signals in zip(posts, texts, learned):
             self._prepared[event.id] = (self._detectors.crisis.detect(text), signals)
 

@@ -103,15 +103,16 @@ class Detectors:
             signals += detector.detect(text)
         return signals + (watched.scan(text) if watched else [])
 
-    async def learned_signals(self, texts: list[str]) -> list[list[Signal]]:
-        """The learned heads on the whole batch, in the encoder's own thread.
+    async def learned_signals(self, texts: list[str], *, urgent: bool = False) -> list[list[Signal]]:
+        """The learned heads on the whole batch, in the encoder's own thread (``urgent``: the crisis screen's).
 
         If the encoder fails, each post gets a ``model_unavailable`` signal: the policy holds
         it for a human (fail closed), and the rules still escalate what they recognise.
         """
         if self.learned is None:
             return [[] for _ in texts]
-        return await _or_unavailable(self.learned.detect(texts), len(texts), self.learned.name, "encoder")
+        return await _or_unavailable(self.learned.detect(texts, urgent=urgent), len(texts), self.learned.name,
+                                     "encoder")
 
     async def model_signals(self, texts: list[str]) -> list[list[Signal]]:
         """Detoxify on the whole batch, off the event loop.
@@ -121,6 +122,8 @@ class Detectors:
         """
         if self.toxicity is None:
             return [[] for _ in texts]
+        if self.learned is not None:
+            await self.learned.wait_until_calm()  # crisis first: a screen batch in flight goes before this one
         model = self.toxicity.model_name
         scores = await _or_unavailable(self.toxicity.score(texts), len(texts), model, "toxicity model")
         return [s if isinstance(s, list) else _toxicity_signals(s, model) for s in scores]

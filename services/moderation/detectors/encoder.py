@@ -205,10 +205,6 @@ class SentenceEncoder:
         """The transformers module (training fine-tunes its top layers)."""
         return self._model
 
-    @property
-    def loaded(self) -> bool:
-        return self._model is not None
-
     def load(self) -> None:
         import torch
         from transformers import AutoModel, AutoTokenizer
@@ -237,10 +233,13 @@ class SentenceEncoder:
             ids = self._windows(text[:cap // 2] + " " + text[-cap // 2:] if len(text) > cap else text)
             windows += ids
             owner += [index] * len(ids)
-        vectors = [self._embed(windows[i:i + self._config.batch_size])
-                   for i in range(0, len(windows), self._config.batch_size)]
-        return Windows(np.concatenate(vectors) if vectors else np.zeros((0, EMBEDDING_SIZE), np.float32),
-                       np.asarray(owner, dtype=np.int64))
+        # Batches of windows of similar length: a short post is not padded to a long one's length.
+        by_length = sorted(range(len(windows)), key=lambda i: len(windows[i]))
+        vectors = np.zeros((len(windows), EMBEDDING_SIZE), np.float32)
+        for start in range(0, len(by_length), self._config.batch_size):
+            batch = by_length[start:start + self._config.batch_size]
+            vectors[batch] = self._embed([windows[i] for i in batch])
+        return Windows(vectors, np.asarray(owner, dtype=np.int64))
 
     def token_ids(self, text: str) -> list[int]:
         """The first window of ``text`` (what training reads of a post)."""

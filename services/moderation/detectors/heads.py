@@ -73,25 +73,26 @@ class HeadScores:
     strongest: np.ndarray  # the window that scored highest for crisis (for nearest examples)
 
 
-@dataclass(frozen=True)
 class Examples:
     """Labelled training posts, embedded, shown to staff as the nearest cases to a flagged post."""
 
-    vectors: np.ndarray  # (n, dim) float16
-    items: list[dict[str, Any]]  # id, label, severity, text
+    def __init__(self, vectors: np.ndarray, items: list[dict[str, Any]]) -> None:
+        self.items = items
+        labels = np.array([item["label"] for item in items])
+        # per label, once: float32 vectors and the items' indices (a lookup is one small matrix product)
+        self._by_label = {label: (np.flatnonzero(labels == label),
+                                  vectors[labels == label].astype(np.float32)) for label in set(labels)}
+
+    def __len__(self) -> int:
+        return len(self.items)
 
     def nearest(self, vector: np.ndarray, label: str, k: int = 3) -> list[dict[str, Any]]:
-        if not self.items:
+        if label not in self._by_label:
             return []
-        similarity = self.vectors.astype(np.float32) @ vector.astype(np.float32)
-        order = np.argsort(-similarity, kind="stable")
-        found = []
-        for i in order:
-            if self.items[i]["label"] == label:
-                found.append({**self.items[i], "similarity": round(float(similarity[i]), 3)})
-                if len(found) == k:
-                    break
-        return found
+        indices, vectors = self._by_label[label]
+        similarity = vectors @ vector.astype(np.float32)
+        top = np.argsort(-similarity, kind="stable")[:k]
+        return [{**self.items[indices[i]], "similarity": round(float(similarity[i]), 3)} for i in top]
 
 
 @dataclass(frozen=True)
