@@ -196,16 +196,50 @@ async def bench_worker(texts: list[str], scorer, dsn: str) -> dict:
         counts = {r["outcome"]: r["n"] for r in await pool.fetch(
             "SELECT outcome, count(*) AS n FROM decisions GROUP BY outcome")}
         outbox = await pool.fetchval("SELECT count(*) FROM outbox")
+        escalations = await pool.fetchval("SELECT count(*) FROM escalations")
     finally:
         await pool.close()
         admin = await asyncpg.connect(dsn)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
     return {"seconds": round(seconds, 3), "posts_per_s": rate(len(texts), seconds), "outcomes": counts,
-            "outbox_rows": outbox, "escalations": handler.early_escalations,
+            "outbox_rows": outbox, "escalations": escalations,
             "escalation_lead_ms": round(1000 * float(lead), 1) if lead is not None else None}
 
 
+
+
+def encoder_stage() -> dict:
+    """The crisis encoder's CPU per post beside Detoxify's (bert-base, fp32), same texts, batches, threads, runtime.
+
+    Both run as the service runs them (``LearnedDetector.detect``: every window, the heads and the nearest
+    examples; ``ToxicityModel.predict``: length buckets), torch fp32 on the CPU, one after the other.
+    """
+    from services.moderation.detectors.encoder import EncoderConfig, default_cache_dir
+    from services.moderation.detectors.learned import LearnedConfig, LearnedDetector
+
+    import torch
+
+    texts = corpus(POSTS, seed=13)
+    repeat = 1 if QUICK else 3
+    torch.set_num_threads(THREADS)
+    checkpoint, config_dir = model_files()
+    detoxify, _ = bench_model(texts, checkpoint, config_dir, repeat, quantize=False)
+    detector = LearnedDetector.load(LearnedConfig(EncoderConfig(cache_dir=str(default_cache_dir(os.environ)),
+                                                                batch_size=BATCH)))
+
+    def run():
+        for start in range(0, len(texts), BATCH):
+            detector.detect(texts[start:start + BATCH])
+
+    seconds = timed(run, repeat, warm=lambda: detector.detect(texts[:BATCH]))
+    encoder = {"seconds": round(seconds, 3), "posts_per_s": rate(len(texts), seconds)}
+    share = detoxify["posts_per_s"] / encoder["posts_per_s"]
+    progress(f"  encoder {encoder['posts_per_s']} texts/s, Detoxify bert-base fp32 {detoxify['posts_per_s']} texts/s: "
+             f"the encoder costs {share:.1%} of Detoxify's CPU per post")
+    return {"posts": len(texts), "batch": BATCH, "torch_threads": THREADS, "runtime": "torch fp32 CPU",
+            "encoder_posts_per_s": encoder["posts_per_s"], "detoxify_posts_per_s": detoxify["posts_per_s"],
+            "encoder_cpu_share_of_detoxify": round(share, 4)}
 
 
 def _scorer(checkpoint: Path, config_dir: Path, quantize: bool, threads: int):

@@ -30,6 +30,9 @@ DECISION_SECONDS, DECISION_WARMUP = (5.0, 1.0) if QUICK else (30.0, 5.0)
 DRAIN_SECONDS = 10.0 if QUICK else 60.0
 CRISIS_POSTS = 8 if QUICK else 40
 CRISIS_BACKGROUND_RATE = float(os.environ.get("BENCH_CRISIS_BACKGROUND_RATE", "10"))
+# Past the toxicity worker's capacity on 2 cores (bert-base int8: about 40 posts/s at best): the crisis screen
+# must page at once while the decisions queue up behind Detoxify.
+SATURATING_RATE = float(os.environ.get("BENCH_SATURATING_RATE", "40"))
 PIPE_EVENTS = int(os.environ.get("BENCH_PIPE_EVENTS", "3000" if QUICK else "20000"))
 CRISIS_TEXT = "I have the pills ready and I'm taking all of them tonight. Goodbye everyone."
 
@@ -174,13 +177,15 @@ async def _create_post(forum: Service, bare: Service, texts: list[str]) -> dict:
 
 
 class FullStack:
-    def __init__(self, infra: Infra, model, logdir: Path, moderation_env: dict[str, str]) -> None:
+    def __init__(self, infra: Infra, model, logdir: Path, moderation_env: dict[str, str],
+                 database: str = "haven") -> None:
         self.infra, self.model, self.logdir, self.moderation_env = infra, model, logdir, moderation_env
+        self.database = database
         self.services: dict[str, Service] = {}
         self.dsn = ""
 
     def __enter__(self) -> "FullStack":
-        self.dsn = self.infra.database("haven")
+        self.dsn = self.infra.database(self.database)
         asyncio.run(prepare(self.dsn, self.infra.bootstrap, ""))
         env = service_env(self.infra, self.dsn, "", self.model, OUTBOX_POLL_SECONDS="0.5")
         try:
@@ -296,13 +301,13 @@ async def _pending(conn) -> list[str]:
     return [str(r["id"]) for r in await conn.fetch("SELECT id FROM forum.posts WHERE status = 'pending'")]
 
 
-async def crisis_push(stack: FullStack, texts: list[str]) -> dict:
+async def crisis_push(stack: FullStack, texts: list[str], background_rate: float = CRISIS_BACKGROUND_RATE) -> dict:
     """A crisis worker connected to notifications' /v1/stream; crisis posts at 1/s among background posts."""
     async with session() as http:
         forum, notifications = stack.services["forum"].url, stack.services["notifications"].url
         client = Client(http, forum)
+        staff = await _staff_token(stack.dsn, forum, http)  # ensures the community too: run alone, it is new
         await client.setup()
-        staff = await _staff_token(stack.dsn, forum, http)
         arrived: dict[str, float] = {}
         stream = await http.get(f"{notifications}/v1/stream", headers=staff,
                                 timeout=aiohttp.ClientTimeout(total=None, sock_read=None))
@@ -333,7 +338,7 @@ async def crisis_push(stack: FullStack, texts: list[str]) -> dict:
             return status == 201
 
         warm = 2.0
-        load = asyncio.create_task(open_loop(CRISIS_BACKGROUND_RATE, CRISIS_POSTS + warm + 2, warm, background))
+        load = asyncio.create_task(open_loop(background_rate, CRISIS_POSTS + warm + 2, warm, background))
         await asyncio.sleep(warm)
         await open_loop(1.0, CRISIS_POSTS, 0.0, crisis)
         await load
@@ -349,10 +354,9 @@ async def crisis_push(stack: FullStack, texts: list[str]) -> dict:
                 record(hist, arrived[post_id] - at)
             else:
                 missing += 1
-        result = {**summary(hist), "posts": len(sent), "missing": missing,
-                  "background_rate": CRISIS_BACKGROUND_RATE}
+        result = {**summary(hist), "posts": len(sent), "missing": missing, "background_rate": background_rate}
         progress(f"  crisis push: p50={result['p50_ms']} p99={result['p99_ms']} ms, {len(sent)} crisis posts, "
-                 f"missing {missing}, background {CRISIS_BACKGROUND_RATE:g} posts/s")
+                 f"missing {missing}, background {background_rate:g} posts/s")
         return result
 
 
