@@ -35,7 +35,8 @@ async def test_community_policy_sourcing_and_personal_data_end_to_end(isolation:
         async def seen(user, post_id):
             return (await (await stack.forum.get(f"/v1/posts/{post_id}", headers=user.auth)).json())["post"]
 
-        assert (await seen(author, blocked))["reasons"] == ["watched"]
+        # "in stock" is an offer: the sourcing head holds it, the community's block word removes it
+        assert (await seen(author, blocked))["reasons"] == ["sourcing", "watched"]
         assert (await seen(author, sourcing))["reasons"] == ["sourcing"]
         assert (await seen(author, personal))["reasons"] == ["privacy"]
         (privacy,) = [r for r in (await seen(moderator, personal))["reasons"] if r["code"] == "privacy"]

@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaProducer
 
 from services.common.envelope import Event
 from services.common.topics import FORUM_POSTS, MODERATION_DECISIONS, dlq
+from tests.support.chaos import CONSUMERS
 from tests.support.stack import Stack
 from tests.support.topics import read_topic
 from tests.support.waiting import eventually
@@ -117,13 +118,15 @@ async def test_the_same_event_delivered_twice_is_applied_once(stack: Stack) -> N
         await producer.stop()
 
     async def all_seen():
+        # both moderation consumers of forum.posts (the decision worker, the crisis screen) saw both ids
         moderation = await stack.db.fetchval(
             "SELECT count(*) FROM moderation.inbox WHERE event_id IN ($1, $2)", uuid.UUID(post_event.id),
             uuid.UUID(again.id))
-        duplicates = _consumer(stack.moderation_app).stats.duplicates
+        duplicates = _consumer(stack.moderation_app, "moderation-posts").stats.duplicates
+        screen_dups = _consumer(stack.moderation_app, "moderation-crisis").stats.duplicates
         forum_dups = _consumer(stack.forum_app).stats.duplicates
         notif_dups = _consumer(stack.notifications_app).stats.duplicates
-        return moderation == 2 and duplicates >= 1 and forum_dups >= 2 and notif_dups >= 2
+        return moderation == 4 and duplicates >= 1 and screen_dups >= 1 and forum_dups >= 2 and notif_dups >= 2
 
     await eventually(all_seen, what="re-deliveries processed")
     assert await stack.db.fetchval("SELECT count(*) FROM moderation.decisions WHERE post_id = $1",
@@ -152,19 +155,23 @@ async def test_malformed_message_goes_to_dlq_and_the_partition_moves_on(stack: S
     second = await stack.start_thread(author, "day four, still here")
     await eventually(lambda: stack.is_decided(author, second["post"]["id"]), what="next good post decided")
 
-    dead = await read_topic(stack.isolation.bootstrap_servers, topics + dlq(FORUM_POSTS), expected=len(poison))
-    assert len(dead) == len(poison)
-    assert sorted(base64.b64decode(json.loads(d)["original_b64"]) for d in dead) == sorted(poison)
+    # Each consumer of forum.posts dead-letters each poison record once: the decision worker and the crisis screen.
+    readers = CONSUMERS[FORUM_POSTS]
+    dead = await read_topic(stack.isolation.bootstrap_servers, topics + dlq(FORUM_POSTS),
+                            expected=len(poison) * len(readers))
+    assert len(dead) == len(poison) * len(readers)
+    assert sorted(base64.b64decode(json.loads(d)["original_b64"]) for d in dead) == sorted(poison * len(readers))
+    assert sorted(json.loads(d)["consumer"] for d in dead) == sorted(list(readers) * len(poison))
     assert all("EventError" in json.loads(d)["error"] for d in dead)
 
 
 # --- helpers -------------------------------------------------------------------------------
 
 
-def _consumer(app):
+def _consumer(app, name: str | None = None):
     from services.common.consumer import ConsumerLoop
 
-    loops = [value for value in app.values() if isinstance(value, ConsumerLoop)]
+    loops = [value for value in app.values() if isinstance(value, ConsumerLoop) and name in (None, value.name)]
     assert len(loops) == 1
     return loops[0]
 
