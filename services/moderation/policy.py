@@ -212,7 +212,9 @@ def decide(policy: Policy, text: str, signals: list[Signal]) -> Decision:
         if code is None:
             continue
         if signal.details.get("learned"):
-            if signal.score < learned_threshold(policy, signal):
+            # As for Detoxify's scores: a learned abuse score holds a post only when the text is aimed at
+            # someone. Unaimed short posts ("second version") scored high: the head saw few such texts.
+            if signal.score < learned_threshold(policy, signal) or (signal.category == "abuse" and not aimed):
                 continue
             reasons.append(_reason(code, signal, action="hold", nearest=signal.details.get("nearest", [])))
             at_least("held")

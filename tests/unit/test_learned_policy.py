@@ -71,10 +71,10 @@ def test_learned_sourcing_and_abuse_hold_at_their_threshold_and_never_remove() -
     assert decide(Policy(), "t", [learned("sourcing", 0.49)]).outcome == "published"
     held = decide(Policy(), "t", [learned("sourcing", 0.51)])
     assert held.outcome == "held" and [r["code"] for r in held.reasons] == ["sourcing"]
-    assert decide(Policy(), "t", [learned("abuse", 0.99)]).outcome == "held"
+    assert decide(Policy(), "you are vermin", [learned("abuse", 0.99)]).outcome == "held"
     strict = with_classifier({"sourcing": 0.9, "abuse": 0.2})
     assert decide(strict, "t", [learned("sourcing", 0.8)]).outcome == "published"
-    assert decide(strict, "t", [learned("abuse", 0.3)]).outcome == "held"
+    assert decide(strict, "@sam is vermin", [learned("abuse", 0.3)]).outcome == "held"
     removing = Policy.from_document(merge(load_document(), {"categories": {"sourcing": {"hold": 0.5, "remove": 0.6}}}))
     assert decide(removing, "t", [learned("sourcing", 0.99)]).outcome == "held", "a head never removes"
 
@@ -90,3 +90,10 @@ def test_a_bad_classifier_section_is_refused(section) -> None:
 def test_the_classifier_section_round_trips() -> None:
     policy = with_classifier({"crisis": {"watch": 0.3}, "abuse": 0.7})
     assert Policy.from_document(policy.as_json()) == policy
+
+
+def test_a_learned_abuse_score_holds_only_a_post_aimed_at_someone() -> None:
+    """As Detoxify's: swearing about oneself, or a short odd post, is not abuse of anyone."""
+    assert decide(Policy(), "A thread\nsecond version", [learned("abuse", 0.98)]).outcome == "published"
+    assert decide(Policy(), "this disease is a fucking nightmare", [learned("abuse", 0.99)]).outcome == "published"
+    assert decide(Policy(), "nobody wants you here", [learned("abuse", 0.97)]).outcome == "held"
