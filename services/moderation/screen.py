@@ -47,7 +47,8 @@ def post_text(data: dict[str, Any]) -> str:
     return f"{data['title']}\n{data['body']}" if data.get("title") else data["body"]
 
 
-def key(event: Event) -> tuple[str, int]:
+def version_key(event: Event) -> tuple[str, int]:
+    """(post id, version): what a screening is stored under."""
     return event.data["post_id"], event.data["version"]
 
 

@@ -35,8 +35,7 @@ from services.common import outbox
 from services.common.envelope import Event
 from services.common.errors import EventError
 from services.common.topics import MODERATION_ACTIONS, MODERATION_DECISIONS
-from services.moderation import audit, screen
-from services.moderation.screen import POST_EVENTS, event_uuid, post_text
+from services.moderation import audit
 from services.moderation import queries as q
 from services.moderation.config import ReviewSettings
 from services.moderation.metrics import ModerationMetrics
@@ -50,6 +49,7 @@ from services.moderation.detectors.watched import WatchList
 from services.moderation.escalations import open_escalation
 from services.moderation.policy import PRIORITY, Decision, Policy, decide
 from services.moderation.reports import reporter_weight
+from services.moderation.screen import POST_EVENTS, event_uuid, post_text, stored_screenings, version_key
 from services.moderation.signals import Signal
 
 log = logging.getLogger(__name__)
@@ -218,12 +218,12 @@ class PostHandler:
         stored: dict[tuple[str, int], list[Signal]] = {}
         if self._pool is not None:
             try:
-                stored = await screen.stored_screenings(self._pool, posts)
+                stored = await stored_screenings(self._pool, posts)
             except Exception as e:  # noqa: BLE001 - the encoder can always compute them here instead
                 log.warning("reading screenings failed (%s); running the encoder here", e.__class__.__name__)
-        missing = [i for i, e in enumerate(posts) if screen.key(e) not in stored]
+        missing = [i for i, e in enumerate(posts) if version_key(e) not in stored]
         computed = dict(zip(missing, await self._detectors.learned_signals([texts[i] for i in missing])))
-        return [computed[i] if i in computed else stored[screen.key(e)] for i, e in enumerate(posts)]
+        return [computed[i] if i in computed else stored[version_key(e)] for i, e in enumerate(posts)]
 
     async def apply(self, conn: asyncpg.Connection, event: Event) -> None:
         try:

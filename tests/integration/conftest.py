@@ -1,2 +1,22 @@
 """The integration tests' fixtures (embedded PostgreSQL + Kafka, ``isolation``, ``stack``)
-live in ``tests/support/infra.py``, loaded for every suite by ``tests/conftest.py``."""
+live in ``tests/support/infra.py``, loaded for every suite by ``tests/conftest.py``; here, what
+several integration modules share beside them."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.common.db import create_pool
+from services.common.service import migrate
+from services.moderation.config import SCHEMA
+from services.moderation.main import MIGRATIONS
+from tests.support.stack import Isolation
+
+
+@pytest.fixture
+async def pool(isolation: Isolation):
+    """A pool on this test's own moderation schema, migrated (room for a dozen concurrent callers)."""
+    await migrate(isolation.database_url, SCHEMA, MIGRATIONS)
+    pool = await create_pool(isolation.database_url, SCHEMA, min_size=1, max_size=12)
+    yield pool
+    await pool.close()

@@ -13,13 +13,9 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from services.common.db import create_pool
-from services.common.service import migrate
 from services.common.tokens import Principal
 from services.common.topics import TopicNames
-from services.moderation.config import SCHEMA
 from services.moderation.escalations import EscalationDesk, open_escalation
-from services.moderation.main import MIGRATIONS
 from tests.support.stack import Isolation, Stack, User, start_stack
 from tests.support.waiting import eventually, holds_for
 
@@ -283,14 +279,6 @@ async def test_moderator_escalate_upgrades_a_lower_live_one_and_opens_a_new_one_
 
 
 # --- the rule and its concurrency, on the database alone --------------------------------------------------------
-
-
-@pytest.fixture
-async def pool(isolation: Isolation):
-    await migrate(isolation.database_url, SCHEMA, MIGRATIONS)
-    pool = await create_pool(isolation.database_url, SCHEMA, min_size=1, max_size=12)
-    yield pool
-    await pool.close()
 
 
 def _post(post_id: uuid.UUID, version: int, author_id: uuid.UUID | None = None) -> dict:

@@ -10,15 +10,11 @@ import sys
 import uuid
 
 import asyncpg
-import pytest
 
-from services.common.db import create_pool
 from services.common.envelope import Event
-from services.common.service import migrate
 from services.common.config import EnvReader
-from services.moderation.config import SCHEMA, ReviewSettings, learned_from_env
+from services.moderation.config import ReviewSettings, learned_from_env
 from services.moderation.detectors.learned import LearnedScorer
-from services.moderation.main import MIGRATIONS
 from services.moderation.policies import PolicyHolder, load_book
 from services.moderation.policy import Policy
 from services.moderation.screen import CrisisScreen
@@ -47,14 +43,6 @@ def post_event(body: str, *, community: str = "general", version: int = 1, post_
     return Event.create("post.created", key=post_id or str(uuid.uuid4()), producer="forum", data={
         "post_id": post_id or str(uuid.uuid4()), "thread_id": str(uuid.uuid4()), "community": community,
         "author_id": str(uuid.uuid4()), "version": version, "body": body, "title": None})
-
-
-@pytest.fixture
-async def pool(isolation: Isolation):
-    await migrate(isolation.database_url, SCHEMA, MIGRATIONS)
-    pool = await create_pool(isolation.database_url, SCHEMA, min_size=1, max_size=4)
-    yield pool
-    await pool.close()
 
 
 async def apply(pool: asyncpg.Pool, handler: PostHandler | CrisisScreen, event: Event) -> None:

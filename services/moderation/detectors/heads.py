@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from services.common.envelope import CRISIS_LEVELS
 from services.common.errors import ConfigError
 from services.moderation.detectors.encoder import TopLayers
-from services.common.envelope import CRISIS_LEVELS
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 HEADS_FILE = "heads.json"
@@ -82,9 +82,6 @@ class Examples:
         # per label, once: float32 vectors and the items' indices (a lookup is one small matrix product)
         self._by_label = {label: (np.flatnonzero(labels == label),
                                   vectors[labels == label].astype(np.float32)) for label in set(labels)}
-
-    def __len__(self) -> int:
-        return len(self.items)
 
     def nearest(self, vector: np.ndarray, label: str, k: int = 3) -> list[dict[str, Any]]:
         if label not in self._by_label:

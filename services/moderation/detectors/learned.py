@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from services.common.envelope import CRISIS_LEVELS
 from services.moderation.detectors.encoder import EncoderConfig, SentenceEncoder
 from services.moderation.detectors.heads import MODELS_DIR, Heads, HeadScores
 from services.moderation.detectors.model_thread import ModelThread
-from services.common.envelope import CRISIS_LEVELS
 from services.moderation.signals import Signal
 
 # Below this a head says nothing: far under any threshold a community would choose, and it keeps
