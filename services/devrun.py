@@ -215,7 +215,9 @@ def main() -> int:
         users = asyncio.run(seed(dsn, root))
         base_env = {**environ, **model_env, "DATABASE_URL": dsn, "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
                     "TOKEN_PUBLIC_KEY_FILE": str(public_key), "TOKEN_PRIVATE_KEY_FILE": str(private_key),
-                    "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+                    "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1",
+                    # the demo's webhook receivers run on this machine; production allows public hosts only
+                    "WEBHOOK_ALLOWED_HOSTS": environ.get("WEBHOOK_ALLOWED_HOSTS") or "127.0.0.1,localhost"}
         from services.webclient import build_client
 
         web_port = int(environ.get("WEB_PORT", 8000))

@@ -40,6 +40,8 @@ class DeliverySettings:
     backoff_max_seconds: float = 300.0
     lease_seconds: float = 30.0
     timeout_seconds: float = 10.0
+    # Hosts a webhook may target even on an internal address (webhook_targets.py); empty: public only.
+    webhook_allowed_hosts: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

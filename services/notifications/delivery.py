@@ -25,14 +25,17 @@ from typing import Any
 import aiohttp
 import aiosmtplib
 import asyncpg
+from aiohttp.abc import AbstractResolver
 
 from services.common.db import CONNECTION_ERRORS, transaction
 from services.common.errors import InfrastructureError
 from services.common.listen import listen_forever
 from services.notifications import queries as q
+from services.notifications.addresses import InvalidAddress, email_address
 from services.notifications.channels import DeliverySettings
 from services.notifications.rules import Planned, Recipient
 from services.notifications.store import store_notification
+from services.notifications.webhook_targets import TargetRefused, WebhookTargets
 
 log = logging.getLogger(__name__)
 
@@ -77,20 +80,32 @@ def backoff_seconds(attempts: int, settings: DeliverySettings) -> float:
 
 
 class DeliveryError(Exception):
-    def __init__(self, message: str, status: int | None = None) -> None:
+    """One delivery's failure, recorded on its row; the message names no address or URL (it is logged).
+
+    ``permanent``: retrying cannot help (an address or URL that cannot even be encoded): dead at once.
+    """
+
+    def __init__(self, message: str, status: int | None = None, *, permanent: bool = False) -> None:
         super().__init__(message)
         self.status = status
+        self.permanent = permanent
+
+
+# Errors of PostgreSQL itself: the whole round is retried (run()); anything else fails only its delivery.
+DATABASE_ERRORS: tuple[type[BaseException], ...] = (asyncpg.PostgresError, InfrastructureError, *CONNECTION_ERRORS)
 
 
 class DeliveryWorker:
     """Background task: lease due deliveries, send them, record every attempt."""
 
     def __init__(self, *, pool: asyncpg.Pool, dsn: str, settings: DeliverySettings, smtp: SmtpSettings,
-                 poll_seconds: float = 1.0, batch: int = 20) -> None:
+                 poll_seconds: float = 1.0, batch: int = 20, resolver: AbstractResolver | None = None) -> None:
         self._pool = pool
         self._dsn = dsn
         self._settings = settings
         self._smtp = smtp
+        # resolver: the DNS behind the target check (tests give a fake one); default: the system's
+        self._targets = WebhookTargets(settings.webhook_allowed_hosts, resolver=resolver)
         self._poll = poll_seconds
         self._batch = batch
         self._wakeup = asyncio.Event()
@@ -106,13 +121,15 @@ class DeliveryWorker:
         listener = asyncio.create_task(listen_forever(self._dsn, "notifications_deliveries",
                                                       lambda _payload: self._wakeup.set()))
         timeout = aiohttp.ClientTimeout(total=self._settings.timeout_seconds)
+        # Every connection goes to addresses the vetting resolver returned (no DNS cache, no other lookup).
+        connector = aiohttp.TCPConnector(resolver=self._targets.resolver(), use_dns_cache=False)
         try:
-            async with aiohttp.ClientSession(timeout=timeout) as session:
+            async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
                 while self._running:
                     self._wakeup.clear()
                     try:
                         handled = await self.deliver_due(session)
-                    except (asyncpg.PostgresError, InfrastructureError, *CONNECTION_ERRORS):
+                    except DATABASE_ERRORS:
                         # transaction() reports an outage as InfrastructureError: keep the worker alive
                         log.warning("delivery worker lost PostgreSQL; retrying", exc_info=True)
                         handled = 0
@@ -128,22 +145,29 @@ class DeliveryWorker:
     async def deliver_due(self, session: aiohttp.ClientSession) -> int:
         async with transaction(self._pool) as conn:
             leased = await conn.fetch(q.LEASE_DUE, self._batch, self._settings.lease_seconds)
-        await asyncio.gather(*(self._deliver(session, row) for row in leased))
+        # Every delivery finishes (no orphan still sending) before a database error ends the round.
+        results = await asyncio.gather(*(self._deliver(session, row) for row in leased), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
         return len(leased)
 
     async def _deliver(self, session: aiohttp.ClientSession, row: asyncpg.Record) -> None:
-        async with self._pool.acquire() as conn:
-            items = await conn.fetch(q.DELIVERY_ITEMS, row["id"])
-            endpoint = await conn.fetchrow(q.ENDPOINT_BY_ID, uuid.UUID(row["target"])) \
-                if row["channel"] == "webhook" else None
-        attempt = row["attempts"] + 1
+        """Send one delivery and record the outcome; only a database error may escape (the round retries)."""
+        attempt, endpoint = row["attempts"] + 1, None
         try:
+            endpoint, items = await self._load(row)
             if row["channel"] == "webhook":
                 status = await self._post_webhook(session, row["id"], endpoint, items)
             else:
                 status = await self._send_email(row["target"], items)
         except DeliveryError as e:
             await self._record_failure(row, endpoint, attempt, e)
+            return
+        except DATABASE_ERRORS:
+            raise
+        except Exception as e:  # noqa: BLE001 - input nobody foresaw fails this delivery, never the worker
+            await self._record_failure(row, endpoint, attempt, DeliveryError(f"unexpected {e.__class__.__name__}"))
             return
         async with transaction(self._pool) as conn:
             await conn.execute(q.MARK_SENT, row["id"])
@@ -152,11 +176,19 @@ class DeliveryWorker:
                 await conn.execute(q.ENDPOINT_SUCCEEDED, endpoint["id"])
         self.sent += 1
 
+    async def _load(self, row: asyncpg.Record) -> tuple[asyncpg.Record | None, list[asyncpg.Record]]:
+        async with self._pool.acquire() as conn:
+            items = await conn.fetch(q.DELIVERY_ITEMS, row["id"])
+            endpoint = await conn.fetchrow(q.ENDPOINT_BY_ID, uuid.UUID(row["target"])) \
+                if row["channel"] == "webhook" else None
+        return endpoint, items
+
     async def _record_failure(self, row, endpoint, attempt: int, error: DeliveryError) -> None:
         self.failed += 1
         log.warning("delivery %s attempt %d failed: %s", row["id"], attempt, error)
+        max_attempts = 1 if error.permanent else self._settings.webhook_max_attempts
         async with transaction(self._pool) as conn:
-            await conn.execute(q.MARK_FAILED, row["id"], str(error)[:500], self._settings.webhook_max_attempts,
+            await conn.execute(q.MARK_FAILED, row["id"], str(error)[:500], max_attempts,
                                backoff_seconds(attempt, self._settings))
             await conn.execute(q.RECORD_ATTEMPT, row["id"], attempt, False, error.status, str(error)[:500])
             if endpoint is None:
@@ -171,31 +203,58 @@ class DeliveryWorker:
                             items: list[asyncpg.Record]) -> int:
         if endpoint is None or not endpoint["enabled"]:
             raise DeliveryError("endpoint disabled or gone")
+        try:
+            url = self._targets.parse(endpoint["url"])  # a URL stored before the checks may not even encode
+        except TargetRefused as e:
+            raise DeliveryError(f"webhook target refused: {e}", permanent=True) from None
         body = json.dumps({"delivery_id": str(delivery_id),
                            "notifications": [_public(item) for item in items]}).encode()
         headers = {"Content-Type": "application/json", DELIVERY_HEADER: str(delivery_id),
                    SIGNATURE_HEADER: sign(endpoint["secret"], int(time.time()), body)}
         try:
+            self._targets.check_url(url)  # an IP literal; a name is checked by the connector's resolver
             # No redirects: a 30x would turn the signed POST into a bodiless GET elsewhere.
-            async with session.post(endpoint["url"], data=body, headers=headers, allow_redirects=False) as response:
+            async with session.post(url, data=body, headers=headers, allow_redirects=False) as response:
                 if 200 <= response.status < 300:
                     return response.status
                 raise DeliveryError(f"HTTP {response.status}", response.status)
+        except TargetRefused as e:  # may resolve to a public address again later: retried, not dead at once
+            raise DeliveryError(f"webhook target refused: {e}") from None
         except (aiohttp.ClientError, asyncio.TimeoutError) as e:
             raise DeliveryError(f"{e.__class__.__name__}") from e
 
     async def _send_email(self, address: str, items: list[asyncpg.Record]) -> int:
         if not self._smtp.host:
             raise DeliveryError("SMTP is not configured")
-        message = compose_email(address, [_public(item) for item in items], self._smtp)
         try:
-            await aiosmtplib.send(message, hostname=self._smtp.host, port=self._smtp.port,
-                                  username=self._smtp.username, password=self._smtp.password,
-                                  start_tls=self._smtp.starttls, use_tls=self._smtp.implicit_tls,
-                                  timeout=self._settings.timeout_seconds)
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError) as e:
+            # Checked again: rows stored before addresses were checked by a parser must fail alone.
+            message = compose_email(email_address(address), [_public(item) for item in items], self._smtp)
+        except InvalidAddress:
+            raise DeliveryError("invalid e-mail address", permanent=True) from None
+        except (ValueError, TypeError) as e:
+            raise DeliveryError(f"cannot compose the e-mail ({e.__class__.__name__})", permanent=True) from None
+        try:
+            await smtp_send(message, self._smtp, self._settings.timeout_seconds)
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError, ValueError) as e:
             raise DeliveryError(f"SMTP: {e.__class__.__name__}") from e
         return 250
+
+
+async def smtp_send(message: EmailMessage, smtp: SmtpSettings, timeout: float) -> None:
+    """Send one message; log in only over TLS, whatever the server offers.
+
+    aiosmtplib's own login-on-connect would send AUTH over a plain connection when the
+    server (or a man in the middle stripping STARTTLS from EHLO) offers no TLS, so we
+    connect without credentials, check the transport, then log in ourselves.
+    """
+    client = aiosmtplib.SMTP(hostname=smtp.host, port=smtp.port, use_tls=smtp.implicit_tls,
+                             start_tls=smtp.starttls, timeout=timeout)
+    async with client:
+        if smtp.username:
+            if client.get_transport_info("sslcontext") is None:
+                raise DeliveryError("SMTP: refusing to log in over a connection without TLS")
+            await client.login(smtp.username, smtp.password or "")
+        await client.send_message(message)
 
 
 def _public(item: asyncpg.Record) -> dict[str, Any]:

@@ -50,6 +50,8 @@ class Isolation:
             "DETOXIFY_HF_CONFIG_PATH": str(config_dir),
             "OUTBOX_POLL_SECONDS": "0.5",
             "HTTP_PORT": "0",
+            # The tests' webhook receivers listen on 127.0.0.1, an address webhooks may not reach otherwise.
+            "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
             **overrides,
         }
 
