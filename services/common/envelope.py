@@ -30,8 +30,10 @@ class EventSchema:
 
 
 DECISION_OUTCOMES = ("published", "held", "removed")
-# Moderator actions (plus the system's "hide" when reports cross their threshold, and crisis staff's "outreach").
-ACTIONS = ("approve", "remove", "redact", "dismiss", "warn", "suspend", "escalate", "note", "hide", "outreach")
+# Moderator actions (plus the system's "hide" when reports cross their threshold, crisis staff's "outreach",
+# and an admin's "unsuspend", which lifts a suspension).
+ACTIONS = ("approve", "remove", "redact", "dismiss", "warn", "suspend", "escalate", "note", "hide", "outreach",
+           "unsuspend")
 ESCALATION_OUTCOMES = ("resources_sent", "contacted", "emergency_services", "false_alarm", "no_contact", "other")
 CRISIS_LEVELS = ("watch", "high", "imminent")
 
@@ -74,6 +76,12 @@ SCHEMAS: dict[str, EventSchema] = {
     ),
     "reaction.added": EventSchema(1, {"post_id": STR, "post_author_id": STR, "user_id": STR, "kind": STR}),
     "action.taken": EventSchema(1, {"action_id": STR, "action": STR, "user_id": STR}, {"action": ACTIONS}),
+    # forum.accounts (key user id; services/common/sessions.py). session.revoked: data.sids lists the ended
+    # sessions (refresh-token families); all: sign out everywhere (tokens without a sid issued before `at`
+    # die too). role.changed: the account's new role, who changed it (an admin's id) and the previous role.
+    "session.revoked": EventSchema(1, {"user_id": STR, "all": BOOL, "at": STR, "reason": STR}),
+    "role.changed": EventSchema(1, {"user_id": STR, "role": STR, "previous_role": STR, "changed_by": STR,
+                                    "at": STR}),
 }
 
 

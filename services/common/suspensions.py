@@ -16,6 +16,9 @@ refuses a suspended account's tokens with 403 before any view runs. So a
 suspension bites on every instance of every service within the event's
 propagation time plus one refresh (about a second), while a request costs
 no extra query. The end of a suspension needs no event: ``until`` passes.
+An admin may end one early (moderation's ``POST /v1/users/{id}/unsuspend``):
+:func:`lift_suspension` in moderation's transaction, and in forum's and
+notifications' when they apply ``action.taken`` / ``unsuspend``.
 """
 
 from __future__ import annotations
@@ -36,11 +39,19 @@ INSERT INTO suspensions (user_id, until) VALUES ($1, $2)
 ON CONFLICT (user_id) DO UPDATE SET until = EXCLUDED.until, updated_at = now()
 """
 IN_FORCE = "SELECT user_id, until FROM suspensions WHERE until > now()"
+# An admin lifted it (action.taken / unsuspend): it ends now, so the next refresh drops it.
+LIFT = "UPDATE suspensions SET until = now(), updated_at = now() WHERE user_id = $1 AND until > now()"
 
 
 async def record_suspension(conn: asyncpg.Connection, user_id: uuid.UUID | str, until: datetime) -> None:
     """Store (or move) a suspension, in the caller's transaction."""
     await conn.execute(RECORD, user_id if isinstance(user_id, uuid.UUID) else uuid.UUID(user_id), until)
+
+
+async def lift_suspension(conn: asyncpg.Connection, user_id: uuid.UUID | str) -> None:
+    """End a suspension now (an admin lifted it), in the caller's transaction; every instance lets the
+    account's tokens in again at its next refresh. A no-op when none is in force."""
+    await conn.execute(LIFT, user_id if isinstance(user_id, uuid.UUID) else uuid.UUID(user_id))
 
 
 class Suspensions:

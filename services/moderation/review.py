@@ -24,8 +24,8 @@ import asyncpg
 from services.common import outbox
 from services.common.db import connection, transaction
 from services.common.envelope import Event
-from services.common.errors import Conflict, NotFound, ValidationError
-from services.common.suspensions import record_suspension
+from services.common.errors import Conflict, Forbidden, NotFound, ValidationError
+from services.common.suspensions import lift_suspension, record_suspension
 from services.common.tokens import Principal
 from services.common.topics import MODERATION_ACTIONS
 from services.moderation import audit
@@ -40,6 +40,9 @@ ACTIONS = ("approve", "remove", "redact", "dismiss", "warn", "suspend", "escalat
 RESOLVES = {"approve": "approved", "remove": "removed", "redact": "redacted", "dismiss": "dismissed"}
 REPORT_OUTCOME = {"approve": "dismissed", "dismiss": "dismissed", "remove": "upheld", "redact": "upheld"}
 PERMANENT = datetime(9999, 12, 31, tzinfo=timezone.utc)
+# Sanctions on the account itself; only an admin may take them against these roles (issue 24).
+SANCTIONS = ("warn", "suspend")
+PROTECTED_ROLES = ("moderator", "crisis_staff", "admin")
 MAX_SUSPENSION_HOURS = 24 * 365 * 10
 
 
@@ -127,6 +130,7 @@ class ReviewQueue:
     # --- claiming and acting ----------------------------------------------------------
 
     async def claim(self, moderator: Principal, item_id: str) -> dict[str, Any]:
+        await self._refuse_out_of_bounds(moderator, item_id, "claim")
         async with transaction(self._pool) as conn:
             row = await self._lock(conn, item_id)
             self._require_not_claimed_by_other(row, moderator)
@@ -136,6 +140,7 @@ class ReviewQueue:
 
     async def act(self, moderator: Principal, item_id: str, request: ActionRequest, trace_id: str) -> dict[str, Any]:
         self._validate(request)
+        await self._refuse_out_of_bounds(moderator, item_id, request.action)
         async with transaction(self._pool) as conn:
             row = await self._lock(conn, item_id)
             self._require_not_claimed_by_other(row, moderator)
@@ -184,6 +189,56 @@ class ReviewQueue:
                           "reporter_ids": reporters, "community": row["community"], **extra},
                 ))
             return await self._detail(conn, row["id"])
+
+    async def _refuse_out_of_bounds(self, actor: Principal, item_id: str, action: str) -> None:
+        """Staff powers have bounds (issue 24): 403, and an audit entry, when the actor may not do this.
+
+        * Nobody claims or acts on a case about their own post (a conflict of interest, and the case
+          shows who reported it).
+        * Only an admin warns or suspends staff (moderators, crisis staff) or an admin; an author whose
+          role moderation has never been told is treated as staff (fail closed: forum states the role
+          in every post event since issue 24, so this is a post from before it).
+
+        Checked in a transaction of its own, before the action's: an item's post and author never
+        change, and the refusal's audit entry must commit although the action does not.
+        """
+        async with transaction(self._pool) as conn:
+            row = await conn.fetchrow(q.QUEUE_ITEM_SUBJECT, _uuid(item_id))
+            if row is None:
+                return  # the action's own transaction answers 404
+            refusal = None
+            if str(row["author_id"]) == actor.user_id:
+                refusal = "you cannot act on a case about your own post; another moderator will"
+            elif action in SANCTIONS and actor.role != "admin":
+                role = await conn.fetchval(q.AUTHOR_ROLE, row["author_id"])
+                if role is None or role in PROTECTED_ROLES:
+                    refusal = "a moderator cannot warn or suspend staff or admins; an admin can"
+            if refusal is None:
+                return
+            await audit.record(conn, actor=actor, action="queue.refused", subject=f"post:{row['post_id']}",
+                               reason=refusal, after={"action": action})
+        raise Forbidden(refusal)
+
+    async def unsuspend(self, admin: Principal, user_id: str, reason: str | None, trace_id: str) -> dict[str, Any]:
+        """An admin lifts a suspension: moderation's record and its own refusal of the account's tokens
+        end now, with the audit entry and an ``action.taken`` / ``unsuspend`` that forum (the account's
+        ``suspended_until``) and notifications apply, all in one transaction. 409 when none is in force.
+        """
+        target = uuid.UUID(user_id)
+        async with transaction(self._pool) as conn:
+            record = await conn.fetchrow(q.USER_RECORD_FOR_UPDATE, target)
+            until = record["suspended_until"] if record else None
+            if until is None or until <= datetime.now(timezone.utc):
+                raise Conflict("this account is not suspended")
+            await conn.execute(q.LIFT_SUSPENSION, target)
+            await lift_suspension(conn, target)  # this service lets the account's tokens in at its next refresh
+            await audit.record(conn, actor=admin, action="user.unsuspend", subject=f"user:{target}", reason=reason,
+                               before={"suspended_until": until.isoformat()}, after={"suspended_until": None})
+            await outbox.enqueue(conn, MODERATION_ACTIONS, Event.create(
+                "action.taken", key=str(target), producer=PRODUCER, trace_id=trace_id,
+                data={"action_id": str(uuid.uuid4()), "action": "unsuspend", "user_id": str(target),
+                      "moderator_id": admin.user_id, "reason": reason}))
+            return await self._author_record(conn, target)
 
     @staticmethod
     async def _restores(conn: asyncpg.Connection, row: asyncpg.Record, action: str) -> bool:

@@ -243,8 +243,9 @@ class PostHandler:
     async def _moderate(self, conn: asyncpg.Connection, event: Event) -> None:
         data = event.data
         post_id, author_id, version = event_uuid(data["post_id"]), event_uuid(data["author_id"]), data["version"]
+        role = data.get("author_role") if isinstance(data.get("author_role"), str) else None
         await conn.execute(q.UPSERT_POST, post_id, event_uuid(data["thread_id"]), data["community"], author_id, version,
-                           data.get("title"), data["body"])
+                           data.get("title"), data["body"], role)
         await conn.execute(q.INSERT_POST_VERSION, post_id, version, data.get("title"), data["body"])
         existing = await conn.fetchrow(q.DECISION_FOR_VERSION, post_id, version)
         if existing is not None:
