@@ -8,6 +8,7 @@ them all in one go instead of one restart per typo.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -86,6 +87,14 @@ class EnvReader:
                 found.append(origin.lower())
         return tuple(found)
 
+    def networks(self, name: str, raw: str) -> tuple[IPNetwork, ...]:
+        """``raw`` (read with ``text(name, "")``): comma-separated IP addresses and CIDR networks; empty: none."""
+        try:
+            return parse_networks(raw)
+        except ValueError as e:
+            self.problems.append(f"{name}: {e}")
+            return ()
+
     def existing_file(self, name: str, *, required: bool = True) -> Path | None:
         raw = self.optional(name)
         if raw is None:
@@ -112,6 +121,43 @@ class EnvReader:
             raise ConfigError("invalid configuration:\n  " + "\n  ".join(self.problems))
 
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(raw: str) -> tuple[IPNetwork, ...]:
+    """``"10.0.0.0/8, 127.0.0.1"`` ⇒ networks (a bare address is a /32 or /128); ValueError names a bad entry.
+
+    A network with host bits set (``10.0.0.1/8``) is refused: it is more likely a typo than meant.
+    """
+    found: list[IPNetwork] = []
+    for entry in (part.strip() for part in raw.split(",")):
+        if not entry:
+            continue
+        try:
+            network = ipaddress.ip_network(entry, strict=True)
+        except ValueError:
+            raise ValueError(f"{entry!r} is not an IP address or a CIDR network like 10.0.0.0/8") from None
+        if network not in found:
+            found.append(network)
+    return tuple(found)
+
+
+# Inbox rows must outlive every event Kafka can still (re)deliver: see ``inbox_retention_minimum_days``.
+INBOX_RETENTION_DEFAULT_DAYS = 45
+
+
+def inbox_retention_minimum_days() -> int:
+    """More days than the longest ``retention.ms`` of any topic in ``topics.yaml`` (DLQs included).
+
+    A consumer's inbox row is what makes a redelivered event a no-op; a row deleted while Kafka can still
+    hand the event back (a consumer group reset, a replay from a DLQ) would apply it twice.
+    """
+    from services.common.topics import load_topics  # read here, at start, never at import time
+
+    longest_ms = max((int(spec.configs.get("retention.ms", 0)) for spec in load_topics()), default=0)
+    return math.ceil(longest_ms / 86_400_000) + 1
+
+
 @dataclass(frozen=True)
 class CommonConfig:
     """Settings every service shares."""
@@ -128,6 +174,12 @@ class CommonConfig:
     relay_poll_seconds: float
     consumer_max_attempts: int
     cors_allowed_origins: tuple[str, ...] = ()
+    # Peers whose X-Forwarded-For is believed (services/common/http.client_address); empty: none.
+    trusted_proxies: tuple[IPNetwork, ...] = ()
+    # Retention (services/common/retention.py): inbox rows older than this are deleted.
+    inbox_retention_days: int = INBOX_RETENTION_DEFAULT_DAYS
+    retention_interval_seconds: float = 3600.0
+    retention_batch_size: int = 1000
 
     @classmethod
     def read(cls, env: EnvReader, *, default_port: int) -> "CommonConfig":
@@ -144,7 +196,14 @@ class CommonConfig:
             relay_poll_seconds=env.number("OUTBOX_POLL_SECONDS", 1.0, minimum=0.05, maximum=60),
             consumer_max_attempts=env.integer("CONSUMER_MAX_ATTEMPTS", 5, minimum=1, maximum=100),
             cors_allowed_origins=env.origins("CORS_ALLOWED_ORIGINS"),
+            trusted_proxies=env.networks("TRUSTED_PROXIES", env.text("TRUSTED_PROXIES", "")),
+            inbox_retention_days=env.integer("INBOX_RETENTION_DAYS", INBOX_RETENTION_DEFAULT_DAYS, minimum=1),
+            retention_interval_seconds=env.number("RETENTION_INTERVAL_SECONDS", 3600.0, minimum=1, maximum=86400),
+            retention_batch_size=env.integer("RETENTION_BATCH_SIZE", 1000, minimum=1, maximum=100_000),
         )
+        if config.inbox_retention_days < (minimum := inbox_retention_minimum_days()):
+            env.problems.append(f"INBOX_RETENTION_DAYS ({config.inbox_retention_days}) must be >= {minimum}: "
+                                "longer than the longest topic retention, or a redelivered event applies twice")
         if config.db_pool_min > config.db_pool_max:
             env.problems.append(f"DB_POOL_MIN ({config.db_pool_min}) must not exceed DB_POOL_MAX ({config.db_pool_max})")
         return config

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import time
@@ -37,6 +38,7 @@ from services.common.errors import (
     ValidationError,
 )
 from services.common.logs import trace_id_var
+from services.common.sessions import Sessions
 from services.common.suspensions import Suspensions
 from services.common.tokens import Principal, TokenVerifier
 
@@ -63,7 +65,10 @@ class HttpMetrics:
 METRICS = web.AppKey("metrics", HttpMetrics)
 VERIFIER = web.AppKey("token_verifier", TokenVerifier)
 SUSPENSIONS = web.AppKey("suspensions", Suspensions)
+SESSIONS = web.AppKey("sessions", Sessions)
 READINESS = web.AppKey("readiness_checks", dict)
+# Liveness: checks whose failure a restart cures (a dead background task), unlike readiness's dependencies.
+LIVENESS = web.AppKey("liveness_checks", dict)
 OPENAPI_PATH = web.AppKey("openapi_path", Path)
 CORS_ORIGINS = web.AppKey("cors_allowed_origins", frozenset)
 
@@ -227,7 +232,9 @@ def new_app(*, service: str, openapi: Path, verifier: TokenVerifier,
     app[METRICS] = HttpMetrics()
     app[VERIFIER] = verifier
     app[SUSPENSIONS] = Suspensions()
+    app[SESSIONS] = Sessions()
     app[READINESS] = {}
+    app[LIVENESS] = {}
     app[OPENAPI_PATH] = openapi
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
@@ -237,7 +244,15 @@ def new_app(*, service: str, openapi: Path, verifier: TokenVerifier,
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    """Liveness: 503 when a background task (relay, consumer, delivery worker...) has died.
+
+    A dead task never comes back by itself and the process still serves HTTP, so only a
+    restart helps; a dependency that is down (PostgreSQL, Kafka) is ``/readyz``'s business.
+    """
+    results = {name: await check() for name, check in request.app[LIVENESS].items()}
+    if all(results.values()):
+        return web.json_response({"status": "ok"})
+    return web.json_response({"status": "failing", "checks": results}, status=503)
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -258,16 +273,28 @@ async def openapi_view(request: web.Request) -> web.Response:
 # --- request helpers -------------------------------------------------------
 
 
-def authenticate(request: web.Request, *roles: str) -> Principal:
-    """The verified caller; with ``roles``, one of them is required (403 otherwise)."""
+READ_METHODS = frozenset({"GET", "HEAD"})
+
+
+def authenticate(request: web.Request, *roles: str, allow_suspended: bool = False) -> Principal:
+    """The verified caller; with ``roles``, one of them is required (403 otherwise).
+
+    A token whose session has ended (logout, sign-out everywhere, a reused refresh token) or whose
+    role is no longer the account's is a 401 (services/common/sessions.py). A suspended account is
+    read-only: it may read (GET) what needs no role, and end its own sessions
+    (``allow_suspended``); anything else is a 403 until the suspension ends. Memory lookups only.
+    """
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("missing bearer token")
     principal = request.app[VERIFIER].verify(token.strip())
-    # Revocation on suspension: the token is valid, the account may not act (services/common/suspensions.py).
+    ended = request.app[SESSIONS].refuses(principal)
+    if ended is not None:
+        raise Unauthorized(ended)
+    # Revocation on suspension: the token is valid, the account may only read (services/common/suspensions.py).
     suspended_until = request.app[SUSPENSIONS].until(principal.user_id)
-    if suspended_until is not None:
+    if suspended_until is not None and not allow_suspended and (roles or request.method not in READ_METHODS):
         raise AccountSuspended(suspended_until)
     if roles and principal.role not in roles:
         raise Forbidden("your role cannot do this")
@@ -321,6 +348,57 @@ def uuid_param(request: web.Request, name: str) -> str:
         raise NotFound(f"no such {name.removesuffix('_id')}") from e
 
 
+# The networks whose X-Forwarded-For is believed (TRUSTED_PROXIES); set by a service that limits per address.
+TRUSTED_PROXIES = web.AppKey("trusted_proxies", tuple)
+
+
 def client_address(request: web.Request) -> str:
-    """The peer address, for in-memory rate limiting only: never stored, never logged."""
-    return request.remote or "unknown"
+    """The client's address, for in-memory rate limiting only: never stored, never logged.
+
+    The direct peer, unless it is a trusted proxy (``TRUSTED_PROXIES``): then the right-most
+    ``X-Forwarded-For`` address that is not itself a trusted proxy (see :func:`resolve_client_address`).
+    """
+    return resolve_client_address(request.remote, request.headers.getall("X-Forwarded-For", []),
+                                  request.app.get(TRUSTED_PROXIES, ()))
+
+
+def resolve_client_address(peer: str | None, forwarded: list[str], trusted: tuple) -> str:
+    """The client address given the peer, the ``X-Forwarded-For`` header lines (in order) and trusted networks.
+
+    Each trusted proxy appends the address it received the request from, so reading right to left,
+    every entry up to the first untrusted one was written by a proxy we trust; anything left of it
+    was written by the client and may be forged. Entries are normalised (IPv4-mapped IPv6 is IPv4),
+    so one client is one key. An entry that is not an address where a trusted proxy wrote one
+    (a misconfigured proxy) ends the walk at the last hop we can vouch for.
+    """
+    current = _parse_ip(peer or "")
+    if current is None:
+        return peer or "unknown"
+    if not _trusted(current, trusted):
+        return str(current)
+    hops = [hop.strip() for line in forwarded for hop in line.split(",")]
+    for hop in reversed(hops):
+        address = _parse_ip(hop)
+        if address is None:
+            break
+        current = address
+        if not _trusted(address, trusted):
+            break
+    return str(current)
+
+
+def _parse_ip(raw: str):
+    text = raw.strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _trusted(address, trusted: tuple) -> bool:
+    return any(address.version == network.version and address in network for network in trusted)

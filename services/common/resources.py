@@ -19,7 +19,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from services.common.consumer import ConsumerLoop
 from services.common.db import close_pool, create_pool, ping
-from services.common.http import METRICS, READINESS, SUSPENSIONS
+from services.common.http import LIVENESS, METRICS, READINESS, SESSIONS, SUSPENSIONS
 from services.common.kafka import make_producer
 from services.common.outbox import OutboxRelay
 from services.common.sampling import QuerySampler
@@ -54,13 +54,19 @@ def pool_ctx(dsn: str, schema: str, min_size: int, max_size: int):
 
 
 async def _watch_suspensions(app: web.Application, pool: asyncpg.Pool) -> asyncio.Task:
-    """Keep the app's suspension list (``http.authenticate`` refuses those tokens) fresh while the pool lives."""
-    suspensions = app[SUSPENSIONS]
-    try:
-        await suspensions.refresh(pool)
-    except Exception as e:  # noqa: BLE001 - the watcher retries
-        log.warning("cannot read the suspension list at start (%s)", e.__class__.__name__)
-    return asyncio.create_task(suspensions.watch(pool), name="suspensions")
+    """Keep the app's suspension and session lists (``http.authenticate`` refuses those tokens) fresh
+    while the pool lives."""
+    suspensions, sessions = app[SUSPENSIONS], app[SESSIONS]
+    for watched in (suspensions, sessions):
+        try:
+            await watched.refresh(pool)
+        except Exception as e:  # noqa: BLE001 - the watcher retries
+            log.warning("cannot read the %s list at start (%s)", type(watched).__name__.lower(), e.__class__.__name__)
+
+    async def both() -> None:
+        await asyncio.gather(suspensions.watch(pool), sessions.watch(pool))
+
+    return asyncio.create_task(both(), name="suspensions")
 
 
 def producer_ctx(bootstrap_servers: str, client_id: str):
@@ -105,8 +111,9 @@ def background_ctx(name: str, make: Callable[[web.Application], Stoppable], stop
 
     Shutdown asks it to stop (finish in-flight work, commit) and waits; if it
     does not finish in ``stop_timeout`` it is cancelled. While the app runs, a
-    crashed task makes ``/readyz`` answer 503 (``task:<name>``), so an orchestrator
-    restarts an instance whose relay or delivery worker died instead of routing to it.
+    crashed task makes ``/readyz`` and ``/healthz`` answer 503 (``task:<name>``): the
+    orchestrator stops routing to the instance and its liveness probe restarts it, since
+    a dead relay or delivery worker never comes back by itself.
     """
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
@@ -117,6 +124,7 @@ def background_ctx(name: str, make: Callable[[web.Application], Stoppable], stop
             return not task.done()
 
         app[READINESS][f"task:{name}"] = alive
+        app[LIVENESS][f"task:{name}"] = alive
         yield
         worker.stop()
         try:

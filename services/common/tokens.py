@@ -4,7 +4,9 @@ Only forum is given the private key, so moderation and notifications can
 verify a token but never mint one. Tokens are short-lived (minutes); forum's
 refresh path issues new ones. The role rides inside the token; a suspension
 takes effect before expiry through each service's suspension list
-(``services.common.suspensions``), not through the token.
+(``services.common.suspensions``), not through the token; so do a logout, a
+reused refresh token and a role change, through the session list
+(``services.common.sessions``: the ``sid`` claim names the session).
 
 **Key rotation.** Every token names its signing key in the ``kid`` header (a
 fingerprint of the public key). A verifier holds a *key set*: the PEM file in
@@ -18,11 +20,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
 import re
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import jwt
@@ -38,11 +41,19 @@ AUDIENCE = "haven"
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: taken from a verified token."""
+    """Who is calling: taken from a verified token.
+
+    ``sid`` names the session (the refresh-token family) the token was minted for;
+    ``issued_at`` / ``expires_at`` are its ``iat`` / ``exp`` (Unix seconds). They do not take
+    part in equality: two tokens of the same account and role are the same caller.
+    """
 
     user_id: str
     handle: str
     role: str
+    sid: str | None = field(default=None, compare=False)
+    issued_at: int = field(default=0, compare=False)
+    expires_at: int = field(default=0, compare=False)
 
 
 _PEM_BLOCK = re.compile(rb"-----BEGIN [A-Z ]+-----.+?-----END [A-Z ]+-----", re.DOTALL)
@@ -110,7 +121,11 @@ class TokenVerifier:
             raise Unauthorized("invalid token")
         if claims["role"] not in ROLES:
             raise Unauthorized("invalid token")
-        return Principal(user_id=claims["sub"], handle=claims.get("handle", ""), role=claims["role"])
+        sid = claims.get("sid")
+        if sid is not None and not isinstance(sid, str):
+            raise Unauthorized("invalid token")
+        return Principal(user_id=claims["sub"], handle=claims.get("handle", ""), role=claims["role"], sid=sid,
+                         issued_at=int(claims["iat"]), expires_at=int(claims["exp"]))
 
 
 class TokenSigner:
@@ -129,12 +144,15 @@ class TokenSigner:
             raise ConfigError(f"{path} is not an Ed25519 private key")
         return cls(key, ttl_seconds)
 
-    def issue(self, principal: Principal) -> str:
+    def issue(self, principal: Principal, sid: str | None = None) -> str:
+        """A signed access token; ``sid`` names its session (the refresh-token family) for revocation."""
         now = int(time.time())
         claims = {
             "sub": principal.user_id, "handle": principal.handle, "role": principal.role,
             "iat": now, "exp": now + self.ttl_seconds, "iss": ISSUER, "aud": AUDIENCE, "jti": str(uuid.uuid4()),
         }
+        if sid is not None:
+            claims["sid"] = sid
         return jwt.encode(claims, self._key, algorithm="EdDSA", headers={"kid": self.key_id})
 
 
@@ -142,10 +160,32 @@ def generate_keypair(private_path: Path, public_path: Path) -> None:
     """Write a new Ed25519 key pair as PEM files (private one readable by its owner only)."""
     key = Ed25519PrivateKey.generate()
     private_path.parent.mkdir(parents=True, exist_ok=True)
-    private_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    private_path.chmod(0o600)
+    _write_private(private_path, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                   serialization.NoEncryption()))
     public_path.write_bytes(
         key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` readable by its owner only from the first byte, whatever the umask.
+
+    A fresh file beside ``path`` is created with ``O_CREAT | O_EXCL`` and mode 0600 (the umask can only
+    remove bits), written, synced, then renamed over ``path``: no moment where the key is on disk with
+    group or other bits, no half-written key under the real name, and an existing key is replaced whole.
+    """
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        try:
+            os.fchmod(fd, 0o600)  # exactly 0600 even under an odd umask (0o277 would leave 0400)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

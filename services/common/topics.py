@@ -39,10 +39,11 @@ FORUM_ACTIVITY = "forum.activity"
 MODERATION_DECISIONS = "moderation.decisions"
 MODERATION_ESCALATIONS = "moderation.escalations"
 MODERATION_ACTIONS = "moderation.actions"
+FORUM_ACCOUNTS = "forum.accounts"
 
 # The topics the code produces to or consumes from; the definition file must hold each (and its DLQ).
 CODE_TOPICS: tuple[str, ...] = (FORUM_POSTS, FORUM_REPORTS, FORUM_ACTIVITY, MODERATION_DECISIONS,
-                                MODERATION_ESCALATIONS, MODERATION_ACTIONS)
+                                MODERATION_ESCALATIONS, MODERATION_ACTIONS, FORUM_ACCOUNTS)
 
 DEFINITIONS_FILE = Path(__file__).with_name("topics.yaml")
 DLQ_SUFFIX = ".dlq"

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from services.common.ratelimit import RateLimiter
+from services.common.ratelimit import LoginGuard, RateLimiter
 from services.common.tokens import TokenSigner
 from services.forum.config import ForumConfig
 from services.forum.store import ForumStore
@@ -16,7 +16,7 @@ class Limits:
 
     posts: RateLimiter
     reports: RateLimiter
-    logins: RateLimiter
+    logins: LoginGuard
     registrations: RateLimiter
 
 

@@ -24,6 +24,9 @@ class ForumConfig:
     reports_per_minute: int
     auth_attempts_per_minute: int
     registrations_per_hour: int
+    auth_failures_per_handle_per_hour: int = 100
+    known_login_address_days: int = 30
+    refresh_token_retention_days: int = 7
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "ForumConfig":
@@ -40,6 +43,9 @@ class ForumConfig:
             reports_per_minute=env.integer("REPORTS_PER_MINUTE", 10, minimum=1),
             auth_attempts_per_minute=env.integer("AUTH_ATTEMPTS_PER_MINUTE", 10, minimum=1),
             registrations_per_hour=env.integer("REGISTRATIONS_PER_HOUR", 20, minimum=1),
+            auth_failures_per_handle_per_hour=env.integer("AUTH_FAILURES_PER_HANDLE_PER_HOUR", 100, minimum=1),
+            known_login_address_days=env.integer("KNOWN_LOGIN_ADDRESS_DAYS", 30, minimum=0, maximum=365),
+            refresh_token_retention_days=env.integer("REFRESH_TOKEN_RETENTION_DAYS", 7, minimum=0, maximum=3650),
         )
         env.raise_if_problems()
         return config

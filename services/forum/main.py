@@ -21,13 +21,15 @@ from aiohttp import web
 from services.common.consumer import ConsumerLoop
 from services.common.envelope import Event
 from services.common.errors import ConfigError
-from services.common.http import VERIFIER, new_app
-from services.common.ratelimit import RateLimiter
+from services.common.http import TRUSTED_PROXIES, VERIFIER, new_app
+from services.common.ratelimit import LoginGuard, RateLimiter
 from services.common.resources import POOL, PRODUCER, TOPICS, background_ctx, consumer_ctx, pool_ctx, producer_ctx, relay_ctx
+from services.common.retention import Purge, retention_ctx
 from services.common.tokens import TokenSigner, TokenVerifier
 from services.common.topics import MODERATION_ACTIONS, MODERATION_DECISIONS, TopicNames
 from services.forum.appkeys import CONFIG, LIMITS, SIGNER, STORE, Limits
 from services.forum.config import SCHEMA, ForumConfig
+from services.forum.queries import REFRESH_TOKEN_RETENTION
 from services.forum.routes import setup_routes
 from services.forum.store import ForumStore, apply_action, apply_decision
 
@@ -90,10 +92,13 @@ def create_app(config: ForumConfig) -> web.Application:
     if app[SIGNER].key_id not in app[VERIFIER].key_ids:
         raise ConfigError("TOKEN_PRIVATE_KEY_FILE's public key is not in TOKEN_PUBLIC_KEY_FILE: during a key "
                           "rotation, add the new public key to every service first (docs/security.md)")
+    app[TRUSTED_PROXIES] = common.trusted_proxies
     app[LIMITS] = Limits(
         posts=RateLimiter(config.posts_per_minute, 60),
         reports=RateLimiter(config.reports_per_minute, 60),
-        logins=RateLimiter(config.auth_attempts_per_minute, 60),
+        logins=LoginGuard.create(failures_per_minute=config.auth_attempts_per_minute,
+                                 handle_failures_per_hour=config.auth_failures_per_handle_per_hour,
+                                 known_address_days=config.known_login_address_days),
         registrations=RateLimiter(config.registrations_per_hour, 3600),
     )
     app.cleanup_ctx.extend([
@@ -106,6 +111,8 @@ def create_app(config: ForumConfig) -> web.Application:
             topic_names=app[TOPICS], topics=[MODERATION_DECISIONS, MODERATION_ACTIONS], handler=ModerationHandler(),
             producer=app[PRODUCER], max_attempts=common.consumer_max_attempts)),
         background_ctx("pending-sweeper", lambda app: PendingSweeper(app[STORE], config.pending_sweep_seconds)),
+        retention_ctx(common, Purge("refresh_tokens", REFRESH_TOKEN_RETENTION,
+                                    timedelta(days=config.refresh_token_retention_days))),
     ])
     setup_routes(app)
     return app

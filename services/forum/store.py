@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -32,12 +33,14 @@ from services.common.errors import (
     Unauthorized,
     ValidationError,
 )
-from services.common.suspensions import record_suspension
+from services.common.sessions import record_revoked, record_role, revoked_event, role_event
+from services.common.suspensions import lift_suspension, record_suspension
 from services.common.tokens import ROLES, Principal
-from services.common.topics import FORUM_ACTIVITY, FORUM_POSTS, FORUM_REPORTS
+from services.common.topics import FORUM_ACCOUNTS, FORUM_ACTIVITY, FORUM_POSTS, FORUM_REPORTS
 from services.forum import queries as q
 
 PRODUCER = "forum"
+log = logging.getLogger(__name__)
 # Roles that may read posts others cannot (held, pending): moderators review them,
 # crisis staff read the post behind an escalation.
 STAFF_ROLES = ("moderator", "admin", "crisis_staff")
@@ -78,7 +81,7 @@ class ForumStore:
         stored = row["password_hash"] if row and row["deleted_at"] is None else self._dummy_hash
         if not await self._verify(stored, password) or row is None or row["deleted_at"] is not None:
             raise Unauthorized("wrong handle or password")
-        _refuse_if_suspended(row)
+        # A suspended account may still sign in: its tokens only read (services/common/http.authenticate).
         if self._hasher.check_needs_rehash(stored):
             new_hash = await asyncio.get_running_loop().run_in_executor(None, self._hasher.hash, password)
             async with transaction(self._pool) as conn:
@@ -95,21 +98,123 @@ class ForumStore:
         return await asyncio.get_running_loop().run_in_executor(None, check)
 
     async def new_refresh_token(self, user_id: str) -> str:
-        token = secrets.token_urlsafe(32)
+        """A refresh token in a new session of its own (see :meth:`start_session`)."""
+        return (await self.start_session(user_id))[1]
+
+    async def start_session(self, user_id: str) -> tuple[str, str]:
+        """A new session (refresh-token family) and its first refresh token: ``(sid, refresh_token)``."""
+        sid, token = uuid.uuid4(), secrets.token_urlsafe(32)
         expires = datetime.now(timezone.utc) + self._refresh_ttl
         async with transaction(self._pool) as conn:
-            await conn.execute(q.INSERT_REFRESH, _digest(token), uuid.UUID(user_id), expires)
-        return token
+            await conn.execute(q.INSERT_SESSION, sid, uuid.UUID(user_id))
+            await conn.execute(q.INSERT_REFRESH_IN_FAMILY, _digest(token), uuid.UUID(user_id), expires, sid)
+        return str(sid), token
 
-    async def use_refresh_token(self, token: str) -> dict:
-        """Exchange a refresh token (once) for the user it belongs to."""
+    async def use_refresh_token(self, token: str, trace_id: str = "") -> tuple[dict, str, str]:
+        """Rotate a refresh token (it works once): ``(user, sid, new refresh token)`` in the same session.
+
+        A token presented again after its rotation is a replay (stolen, or the victim after the thief):
+        its whole family ends, the newest token and the family's access tokens included (OAuth 2.0
+        Security BCP), and the answer is the same 401 as for any unusable token.
+        """
+        digest, at = _digest(token), datetime.now(timezone.utc)
+        new_token, replayed = secrets.token_urlsafe(32), None
         async with transaction(self._pool) as conn:
-            user_id = await conn.fetchval(q.CONSUME_REFRESH, _digest(token))
-            row = await q.fetch_one(conn, q.USER_BY_ID, user_id) if user_id else None
+            consumed = await q.fetch_one(conn, q.CONSUME_REFRESH, digest)
+            if consumed is None:
+                replayed = await q.fetch_one(conn, q.REPLAYED_FAMILY, digest)
+                if replayed is not None:
+                    await self._end_sessions(conn, str(replayed["user_id"]), [replayed["family_id"]], at,
+                                             "refresh_reuse", trace_id)
+                row = None
+            else:
+                row = await q.fetch_one(conn, q.USER_BY_ID, consumed["user_id"])
+                if row is not None and row["deleted_at"] is None:
+                    sid = consumed["family_id"]
+                    if sid is None:  # a token minted before sessions existed starts one now
+                        sid = uuid.uuid4()
+                        await conn.execute(q.INSERT_SESSION, sid, row["id"])
+                    elif await conn.fetchval(q.SESSION_IS_LIVE, sid, row["id"]) is None:
+                        row = None  # cannot happen (ending a session revokes its tokens); refuse anyway
+                    if row is not None:
+                        await conn.execute(q.INSERT_REFRESH_IN_FAMILY, _digest(new_token), row["id"],
+                                           at + self._refresh_ttl, sid)
         if row is None or row["deleted_at"] is not None:
             raise Unauthorized("invalid or expired refresh token")
-        _refuse_if_suspended(row)
-        return public_user(row)
+        # A suspended account may still refresh: its tokens only read (services/common/http.authenticate).
+        return public_user(row), str(sid), new_token
+
+    async def end_session(self, principal: Principal | None, refresh_token: str | None,
+                          trace_id: str = "") -> list[str]:
+        """Logout: end the session of ``principal``'s token and/or the one ``refresh_token`` belongs to.
+
+        Returns the session ids ended now (none when they had ended already: logging out twice is harmless).
+        """
+        at, ended = datetime.now(timezone.utc), []
+        async with transaction(self._pool) as conn:
+            families: dict[uuid.UUID, uuid.UUID] = {}
+            if principal is not None and principal.sid is not None:
+                families[uuid.UUID(principal.sid)] = uuid.UUID(principal.user_id)
+            if refresh_token is not None:
+                family = await q.fetch_one(conn, q.FAMILY_OF_TOKEN, _digest(refresh_token))
+                if family is not None:
+                    families[family["family_id"]] = family["user_id"]
+                else:  # a token from before sessions existed: it alone dies
+                    await conn.execute(q.REVOKE_REFRESH_TOKEN, _digest(refresh_token))
+            for sid, user_id in families.items():
+                if await self._end_sessions(conn, str(user_id), [sid], at, "logout", trace_id):
+                    ended.append(str(sid))
+        return ended
+
+    async def end_all_sessions(self, principal: Principal, trace_id: str = "") -> tuple[list[str], datetime]:
+        """Sign out everywhere: every session of the account ends, and tokens without a session id
+        issued before now are refused. Returns the session ids and the "not before" time."""
+        at, user_id = datetime.now(timezone.utc), uuid.UUID(principal.user_id)
+        async with transaction(self._pool) as conn:
+            sids = [r["id"] for r in await conn.fetch(q.REVOKE_SESSIONS_OF_USER, user_id, "logout_all")]
+            if principal.sid is not None and uuid.UUID(principal.sid) not in sids:
+                sids.append(uuid.UUID(principal.sid))
+            await conn.execute(q.REVOKE_REFRESH_OF_USER, user_id)
+            await record_revoked(conn, user_id, sids, at, not_before=at)
+            await outbox.enqueue(conn, FORUM_ACCOUNTS, revoked_event(
+                principal.user_id, [str(s) for s in sids], at, "logout_all", everywhere=True, producer=PRODUCER,
+                trace_id=trace_id))
+        return [str(s) for s in sids], at
+
+    async def _end_sessions(self, conn: asyncpg.Connection, user_id: str, sids: list[uuid.UUID], at: datetime,
+                            reason: str, trace_id: str) -> list[uuid.UUID]:
+        """End live sessions (their refresh tokens, and their access tokens everywhere), in ``conn``'s transaction."""
+        ended = []
+        for sid in sids:
+            if await conn.fetchval(q.REVOKE_SESSION, sid, uuid.UUID(user_id), reason) is not None:
+                await conn.execute(q.REVOKE_REFRESH_OF_FAMILY, sid)
+                ended.append(sid)
+        if ended:
+            await record_revoked(conn, user_id, ended, at)
+            await outbox.enqueue(conn, FORUM_ACCOUNTS, revoked_event(
+                user_id, [str(s) for s in ended], at, reason, everywhere=False, producer=PRODUCER, trace_id=trace_id))
+        return ended
+
+    async def change_role(self, admin: Principal, user_id: str, role: str, trace_id: str = "") -> tuple[dict, bool]:
+        """An admin sets an account's role: ``(user, changed)``. Tokens with the old role stop working
+        everywhere (``role.changed`` on forum.accounts); the forum is never left without an admin."""
+        if role not in ROLES:
+            raise ValidationError(f"role must be one of {', '.join(ROLES)}", field="role")
+        at = datetime.now(timezone.utc)
+        async with transaction(self._pool) as conn:
+            await conn.execute(q.LOCK_ROLES)
+            user = await q.fetch_one(conn, q.USER_FOR_ROLE_CHANGE, uuid.UUID(user_id))
+            if user is None or user["deleted_at"] is not None:
+                raise NotFound("no such user")
+            if user["role"] == role:
+                return public_user(user), False
+            if user["role"] == "admin" and await conn.fetchval(q.COUNT_ADMINS) <= 1:
+                raise Conflict("the forum must keep at least one admin: promote another admin first", field="role")
+            row = await q.fetch_one(conn, q.SET_ROLE, user["id"], role)
+            await record_role(conn, user["id"], role, at)
+            await outbox.enqueue(conn, FORUM_ACCOUNTS, role_event(
+                user_id, role, user["role"], admin.user_id, at, producer=PRODUCER, trace_id=trace_id))
+        return public_user(row), True
 
     # --- communities and threads -------------------------------------------------
 
@@ -298,6 +403,9 @@ async def apply_decision(conn: asyncpg.Connection, event: Event) -> bool:
     """Apply a ``decision.made`` to the post it names; False when stale or duplicate.
 
     A reply published for the first time tells the thread's author (``reply.published``).
+    Humans win (issue 24): a decision for a version a moderator has already judged is ignored, and a
+    post hidden by reports stays held whatever the decision says (APPLY_DECISION), because the
+    decision and the moderator's action travel on different topics and may arrive in either order.
     """
     data = event.data
     if data["outcome"] not in DECISION_OUTCOMES:
@@ -306,9 +414,9 @@ async def apply_decision(conn: asyncpg.Connection, event: Event) -> bool:
         post_id = uuid.UUID(data["post_id"])
     except ValueError as e:
         raise EventError("decision names an invalid post id") from e
-    applied = await conn.fetchval(q.APPLY_DECISION, post_id, data["outcome"], json.dumps(data["reasons"]),
-                                  data["version"])
-    if applied is not None and data["outcome"] == "published" and data["version"] == 1:
+    applied = await conn.fetchrow(q.APPLY_DECISION, post_id, data["outcome"], json.dumps(data["reasons"]),
+                                  data["version"], json.dumps(_REPORTS_REASON))
+    if applied is not None and applied["status"] == "published" and data["version"] == 1:
         await _announce_reply(conn, post_id, event.trace_id)
     return applied is not None
 
@@ -329,8 +437,30 @@ _POST_ACTIONS = {
     "approve": ("published", ["pending", "held", "removed", "published"]),
     "dismiss": ("published", ["held"]),
     "remove": ("removed", ["pending", "held", "published", "removed"]),
-    "hide": ("held", ["published"]),
 }
+_REPORTS_REASON = [{"code": "reports", "reason": "reports"}]
+# Accounts only an admin may warn or suspend (moderation refuses first; forum checks again).
+_PROTECTED_ROLES = ("moderator", "crisis_staff", "admin")
+
+
+async def _sanction_refused(conn: asyncpg.Connection, action: str, user_id: uuid.UUID, data: dict) -> str | None:
+    """Why forum will not apply this warn/suspend/unsuspend, or None (defence in depth, issue 24).
+
+    Moderation refuses a moderator who warns or suspends staff or an admin, and lets only admins lift a
+    suspension; forum, which knows every account's current role, refuses to apply such an action when
+    the acting account (``moderator_id``) is not an admin here, so a bug or a forged event in
+    moderation cannot lock staff out.
+    """
+    target = await conn.fetchval(q.USER_ROLE, user_id)
+    if action != "unsuspend" and target not in _PROTECTED_ROLES:
+        return None
+    try:
+        actor = await conn.fetchval(q.USER_ROLE, uuid.UUID(data["moderator_id"])) if data.get("moderator_id") else None
+    except (TypeError, ValueError):
+        actor = None
+    if actor == "admin":
+        return None
+    return f"{action} of a {target or 'unknown'} account by a {actor or 'unknown'} account"
 
 
 async def apply_action(conn: asyncpg.Connection, event: Event) -> bool:
@@ -343,6 +473,15 @@ async def apply_action(conn: asyncpg.Connection, event: Event) -> bool:
         until = datetime.fromisoformat(data["until"]) if data.get("until") else None
     except ValueError as e:
         raise EventError("action names an invalid id or time") from e
+    if action in ("suspend", "warn", "unsuspend"):
+        refused = await _sanction_refused(conn, action, user_id, data)
+        if refused is not None:
+            log.warning("not applying action %s: %s", data.get("action_id"), refused)
+            return False
+    if action == "unsuspend":
+        # An admin lifted it: the account's tokens work again on the next refresh of every instance.
+        await lift_suspension(conn, user_id)
+        return await conn.execute(q.UNSUSPEND_USER, user_id) != "UPDATE 0"
     if action == "suspend":
         if until is None:
             raise EventError("suspend without until")
@@ -361,22 +500,29 @@ async def apply_action(conn: asyncpg.Connection, event: Event) -> bool:
         if not isinstance(body, str) or not body:
             raise EventError("redact without redacted_body")
         return await conn.fetchval(q.REDACT_POST, post_id, body, version) is not None
+    if action == "hide":
+        # Reports count per post, so the hide holds whatever version the post is at now, and survives
+        # edits and automated decisions until a moderator acts (issue 24).
+        return await conn.fetchval(q.HIDE_BY_REPORTS, post_id, json.dumps(_REPORTS_REASON)) is not None
     if action in _POST_ACTIONS:
         status, allowed_from = _POST_ACTIONS[action]
-        reasons = [] if status == "published" else [{"code": action if action != "hide" else "reports",
-                                                      "reason": data.get("reason")}]
+        reasons = [] if status == "published" else [{"code": action, "reason": data.get("reason")}]
         changed = await conn.fetchval(q.SET_POST_STATUS, post_id, status, json.dumps(reasons), version, allowed_from)
+        if changed is None:  # the status stays (e.g. pending), but a moderator has looked at the reports
+            changed = await conn.fetchval(q.LIFT_REPORT_HIDE, post_id, version)
         return changed is not None
     return False
 
 
 def post_event(kind: str, post: dict, thread: dict, trace_id: str) -> Event:
-    return Event.create(
-        kind, key=str(post["id"]), producer=PRODUCER, trace_id=trace_id,
-        data={"post_id": str(post["id"]), "thread_id": str(post["thread_id"]), "community": thread["community"],
-              "author_id": str(post["author_id"]), "version": post["version"], "body": post["body"],
-              "title": thread["title"] if post["is_opening"] else None},
-    )
+    """``author_role`` (optional field): moderation needs it to refuse a moderator who would warn or
+    suspend staff or an admin (issue 24); forum is the only service that knows roles."""
+    data = {"post_id": str(post["id"]), "thread_id": str(post["thread_id"]), "community": thread["community"],
+            "author_id": str(post["author_id"]), "version": post["version"], "body": post["body"],
+            "title": thread["title"] if post["is_opening"] else None}
+    if post.get("author_role"):
+        data["author_role"] = post["author_role"]
+    return Event.create(kind, key=str(post["id"]), producer=PRODUCER, trace_id=trace_id, data=data)
 
 
 def can_see(viewer: Principal, post: dict) -> bool:

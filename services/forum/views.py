@@ -11,8 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
-from services.common.errors import ValidationError
-from services.common.http import authenticate, client_address, read_json, text_field, uuid_param
+from services.common.errors import AccountSuspended, Unauthorized, ValidationError
+from services.common.http import SESSIONS, authenticate, client_address, read_json, text_field, uuid_param
 from services.common.logs import trace_id_var
 from services.common.tokens import Principal
 from services.forum.appkeys import CONFIG, LIMITS, SIGNER, STORE
@@ -44,29 +44,91 @@ async def login(request: web.Request) -> web.Response:
     password = body.get("password")
     if not isinstance(password, str) or not password:
         raise ValidationError("password is required", field="password")
-    limits = request.app[LIMITS]
-    limits.logins.check(f"addr:{client_address(request)}", "login attempts")
-    limits.logins.check(f"handle:{handle.lower()}", "login attempts")
-    user = await request.app[STORE].login(handle, password[:PASSWORD_MAX])
+    # Only failures count (services/common/ratelimit.LoginGuard): spraying a handle cannot lock its owner out.
+    guard = request.app[LIMITS].logins
+    attempt = guard.begin(handle, client_address(request))
+    try:
+        user = await request.app[STORE].login(handle, password[:PASSWORD_MAX])
+    except Unauthorized:
+        guard.failed(attempt)
+        raise
+    except AccountSuspended:
+        guard.succeeded(attempt)  # the right password: not a guess (the 403 is still the answer)
+        raise
+    except BaseException:
+        guard.abandon(attempt)  # no verdict on the password (e.g. PostgreSQL down): counts nothing
+        raise
+    guard.succeeded(attempt)
     return web.json_response(await _session(request, user))
 
 
 async def refresh(request: web.Request) -> web.Response:
     body = await read_json(request)
     token = text_field(body, "refresh_token", max_length=200)
-    user = await request.app[STORE].use_refresh_token(token)
-    return web.json_response(await _session(request, user))
+    user, sid, refresh_token = await request.app[STORE].use_refresh_token(token, trace_id_var.get())
+    return web.json_response(_tokens(request, user, sid, refresh_token))
 
 
 async def _session(request: web.Request, user: dict[str, Any]) -> dict[str, Any]:
+    """A new session (sign-in, registration): its access token names it (``sid``)."""
+    sid, refresh_token = await request.app[STORE].start_session(user["id"])
+    return _tokens(request, user, sid, refresh_token)
+
+
+def _tokens(request: web.Request, user: dict[str, Any], sid: str, refresh_token: str) -> dict[str, Any]:
     principal = Principal(user_id=user["id"], handle=user["handle"], role=user["role"])
     signer = request.app[SIGNER]
     return {
         "user": user,
-        "token": signer.issue(principal),
+        "token": signer.issue(principal, sid=sid),
         "expires_in": signer.ttl_seconds,
-        "refresh_token": await request.app[STORE].new_refresh_token(user["id"]),
+        "refresh_token": refresh_token,
     }
+
+
+async def logout(request: web.Request) -> web.Response:
+    """End this session: its refresh-token family, and its access token on every service.
+
+    Proof of the session is the access token, or the refresh token in the body (an access token
+    may have expired in an idle tab); either suffices. Allowed while suspended; twice is harmless.
+    """
+    body = await read_json(request) if request.body_exists else {}
+    refresh_token = text_field(body, "refresh_token", max_length=200, required=False)
+    principal = None
+    if "Authorization" in request.headers or refresh_token is None:
+        try:
+            principal = authenticate(request, allow_suspended=True)
+        except Unauthorized:
+            if refresh_token is None:
+                raise
+    if principal is not None and principal.sid is None and refresh_token is None:
+        raise ValidationError("this token predates session ids: send the refresh_token to end its session",
+                              field="refresh_token")
+    ended = await request.app[STORE].end_session(principal, refresh_token, trace_id_var.get())
+    request.app[SESSIONS].revoke_here(ended)  # this instance refuses them now; the others within a second
+    return web.Response(status=204)
+
+
+async def logout_all(request: web.Request) -> web.Response:
+    """Sign out everywhere: every session of the account ends on every service. Allowed while suspended."""
+    principal = authenticate(request, allow_suspended=True)
+    sids, at = await request.app[STORE].end_all_sessions(principal, trace_id_var.get())
+    request.app[SESSIONS].revoke_here(sids, principal.user_id, at)
+    return web.Response(status=204)
+
+
+async def set_role(request: web.Request) -> web.Response:
+    """An admin changes an account's role; it takes effect on every service at once (role.changed)."""
+    admin = authenticate(request, "admin")
+    body = await read_json(request)
+    role = body.get("role")
+    if not isinstance(role, str):
+        raise ValidationError("role is required", field="role")
+    user, changed = await request.app[STORE].change_role(admin, uuid_param(request, "user_id"), role,
+                                                         trace_id_var.get())
+    if changed:
+        request.app[SESSIONS].set_role_here(user["id"], user["role"])
+    return web.json_response({"user": user, "changed": changed})
 
 
 def _handle(body: dict[str, Any]) -> str:

@@ -36,8 +36,10 @@ from services.common.resources import (
     producer_ctx,
     relay_ctx,
 )
+from services.common.retention import retention_ctx
 from services.common.tokens import TokenVerifier
-from services.common.topics import FORUM_POSTS, FORUM_REPORTS, TopicNames
+from services.common.topics import FORUM_ACCOUNTS, FORUM_POSTS, FORUM_REPORTS, TopicNames
+from services.moderation.accounts import accounts_handler
 from services.moderation.appkeys import (
     CONFIG,
     CRISIS_CONSUMER,
@@ -62,6 +64,7 @@ from services.moderation.worker import Detectors, PostHandler
 
 HERE = Path(__file__).parent
 MIGRATIONS = HERE / "migrations"
+ACCOUNTS_CONSUMER = web.AppKey("accounts_consumer", ConsumerLoop)
 
 
 def create_app(config: ModerationConfig) -> web.Application:
@@ -93,9 +96,15 @@ def create_app(config: ModerationConfig) -> web.Application:
                                 config.review, pool=app[POOL], metrics=app[MODERATION_METRICS]),
             producer=app[PRODUCER], max_attempts=common.consumer_max_attempts,
             batch_size=config.toxicity.batch_size))] if decides else []),
+        # Ended sessions and role changes (services/common/sessions.py): every instance, whatever it screens.
+        consumer_ctx(ACCOUNTS_CONSUMER, lambda app: ConsumerLoop(
+            name="moderation-accounts", pool=app[POOL], bootstrap_servers=common.kafka_bootstrap_servers,
+            topic_names=app[TOPICS], topics=[FORUM_ACCOUNTS], handler=accounts_handler(), producer=app[PRODUCER],
+            max_attempts=common.consumer_max_attempts), task="accounts-consumer"),
         background_ctx("repager", lambda app: _repager(app, config)),
         background_ctx("policy-reloader", lambda app: PolicyReloader(app[POOL], app[POLICIES],
                                                                      config.policy_reload_seconds)),
+        retention_ctx(common),
     ])
     install_metrics(app, overdue_seconds=config.review.overdue_seconds)
     setup_routes(app)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+# $8: the author's role as forum stated it in the event (NULL from events older than issue 24).
 UPSERT_POST = """
-INSERT INTO posts (post_id, thread_id, community, author_id, version, title, body)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+INSERT INTO posts (post_id, thread_id, community, author_id, version, title, body, author_role)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (post_id) DO UPDATE
-SET version = excluded.version, title = excluded.title, body = excluded.body, updated_at = now()
+SET version = excluded.version, title = excluded.title, body = excluded.body, updated_at = now(),
+    author_role = coalesce(excluded.author_role, posts.author_role)
 WHERE posts.version < excluded.version
 """
 LATEST_VERSION = "SELECT version FROM posts WHERE post_id = $1"
@@ -152,6 +154,20 @@ RETURNING appeal_id
 """
 APPEALS_OF_POST = "SELECT appeal_id, note, decision, created_at FROM appeals WHERE post_id = $1 ORDER BY created_at"
 USER_RECORD = "SELECT warnings, suspensions, suspended_until FROM user_records WHERE user_id = $1"
+USER_RECORD_FOR_UPDATE = """
+SELECT warnings, suspensions, suspended_until FROM user_records WHERE user_id = $1 FOR UPDATE
+"""
+# An admin lifted the suspension (the count of suspensions stays: it is the member's history).
+LIFT_SUSPENSION = "UPDATE user_records SET suspended_until = NULL, updated_at = now() WHERE user_id = $1"
+# The account's role: the latest role change forum announced (forum.accounts), else the role forum
+# stated in the author's newest post event; NULL when moderation has never been told.
+AUTHOR_ROLE = """
+SELECT coalesce(
+    (SELECT role FROM account_states WHERE user_id = $1),
+    (SELECT author_role FROM posts WHERE author_id = $1 AND author_role IS NOT NULL
+     ORDER BY updated_at DESC LIMIT 1))
+"""
+QUEUE_ITEM_SUBJECT = "SELECT post_id, author_id FROM queue_items WHERE id = $1"
 RECORD_WARNING = """
 INSERT INTO user_records (user_id, warnings) VALUES ($1, 1)
 ON CONFLICT (user_id) DO UPDATE SET warnings = user_records.warnings + 1, updated_at = now()

@@ -17,3 +17,4 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/v1/escalations/{escalation_id}/resolve", views.resolve_escalation)
     app.router.add_post("/v1/escalations/{escalation_id}/outreach", views.send_outreach)
     app.router.add_get("/v1/audit", views.list_audit)
+    app.router.add_post("/v1/users/{user_id}/unsuspend", views.unsuspend_user)

@@ -60,6 +60,15 @@ async def act_on_queue_item(request: web.Request) -> web.Response:
     return web.json_response(item)
 
 
+async def unsuspend_user(request: web.Request) -> web.Response:
+    """Admins only: lift a member's or a staff member's suspension (issue 24)."""
+    admin = authenticate(request, "admin")
+    body = await read_json(request)
+    reason = text_field(body, "reason", max_length=200, required=False)
+    record = await request.app[QUEUE].unsuspend(admin, uuid_param(request, "user_id"), reason, trace_id_var.get())
+    return web.json_response(record)
+
+
 async def list_audit(request: web.Request) -> web.Response:
     authenticate(request, "admin")
     query = request.query

@@ -11,6 +11,7 @@ HTTP: the in-app list, unread count, mark read, preferences, rota, webhooks, /v1
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 from aiohttp import web
@@ -26,8 +27,10 @@ from services.common.resources import (
     pool_ctx,
     producer_ctx,
 )
+from services.common.retention import Purge, retention_ctx
 from services.common.tokens import TokenVerifier
 from services.common.topics import (
+    FORUM_ACCOUNTS,
     FORUM_ACTIVITY,
     FORUM_REPORTS,
     MODERATION_ACTIONS,
@@ -35,15 +38,19 @@ from services.common.topics import (
     MODERATION_ESCALATIONS,
     TopicNames,
 )
+from services.notifications.accounts import accounts_handler
 from services.notifications.appkeys import BROADCASTER, CONFIG, DELIVERY, EVENTS_CONSUMER, STORE, WEBHOOKS
 from services.notifications.config import SCHEMA, NotificationsConfig
 from services.notifications.delivery import DeliveryWorker
+from services.notifications.queries import DELIVERY_RETENTION
 from services.notifications.routes import setup_routes
 from services.notifications.store import NotificationHandler, NotificationStore, WebhookRegistry
 from services.notifications.stream import Broadcaster
+from services.notifications.webhook_targets import WebhookTargets
 
 HERE = Path(__file__).parent
 MIGRATIONS = HERE / "migrations"
+ACCOUNTS_CONSUMER = web.AppKey("accounts_consumer", ConsumerLoop)
 
 
 def create_app(config: NotificationsConfig) -> web.Application:
@@ -64,7 +71,13 @@ def create_app(config: NotificationsConfig) -> web.Application:
             topics=[MODERATION_DECISIONS, MODERATION_ESCALATIONS, MODERATION_ACTIONS, FORUM_ACTIVITY, FORUM_REPORTS],
             handler=NotificationHandler(config.crisis_resources, config.delivery), producer=app[PRODUCER],
             max_attempts=common.consumer_max_attempts)),
+        # Ended sessions and role changes (services/common/sessions.py); paging follows the role.
+        consumer_ctx(ACCOUNTS_CONSUMER, lambda app: ConsumerLoop(
+            name="notifications-accounts", pool=app[POOL], bootstrap_servers=common.kafka_bootstrap_servers,
+            topic_names=app[TOPICS], topics=[FORUM_ACCOUNTS], handler=accounts_handler(), producer=app[PRODUCER],
+            max_attempts=common.consumer_max_attempts), task="accounts-consumer"),
         background_ctx("delivery", lambda app: _delivery_worker(app, config)),
+        retention_ctx(common, Purge("deliveries", DELIVERY_RETENTION, timedelta(days=config.delivery_retention_days))),
     ])
     setup_routes(app)
     return app
@@ -79,7 +92,7 @@ def _delivery_worker(app: web.Application, config: NotificationsConfig) -> Deliv
 def stores_ctx():
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         app[STORE] = NotificationStore(app[POOL])
-        app[WEBHOOKS] = WebhookRegistry(app[POOL])
+        app[WEBHOOKS] = WebhookRegistry(app[POOL], WebhookTargets(app[CONFIG].delivery.webhook_allowed_hosts))
         yield
 
     return ctx

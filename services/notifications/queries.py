@@ -60,6 +60,9 @@ UPSERT_ROTA = """
 INSERT INTO rota (user_id, tier, on_rota) VALUES ($1, $2, $3)
 ON CONFLICT (user_id) DO UPDATE SET tier = excluded.tier, on_rota = excluded.on_rota, updated_at = now()
 """
+# forum.accounts' role.changed (services/notifications/accounts.py): paging follows the account's role.
+SET_PREFERENCES_ROLE = "UPDATE preferences SET role = $2, updated_at = now() WHERE user_id = $1"
+LEAVE_ROTA = "DELETE FROM rota WHERE user_id = $1"
 LIST_ROTA = "SELECT user_id, tier, on_rota, updated_at FROM rota ORDER BY tier, user_id"
 # Everyone holding a role who gave an address, with their rota standing (crisis staff).
 ROLE_EMAIL_RECIPIENTS = """
@@ -152,3 +155,20 @@ ORDER BY d.created_at DESC
 LIMIT $2
 """
 NOTIFY_DELIVERIES = "SELECT pg_notify('notifications_deliveries', '')"
+
+
+# --- retention (services/common/retention.py; $1 age as an interval, $2 batch size) -----------------
+
+# Sent deliveries $1 after they were sent, with their items and attempts (one statement: the foreign keys
+# are checked at its end). Pending and dead ones stay: those are still work, or evidence for an admin.
+DELIVERY_RETENTION = """
+WITH doomed AS MATERIALIZED (
+    SELECT ctid, id FROM deliveries WHERE status = 'sent' AND sent_at < now() - $1::interval
+    ORDER BY sent_at LIMIT $2 FOR UPDATE SKIP LOCKED
+), attempts AS (
+    DELETE FROM delivery_attempts WHERE delivery_id = ANY(ARRAY(SELECT id FROM doomed))
+), items AS (
+    DELETE FROM delivery_items WHERE delivery_id = ANY(ARRAY(SELECT id FROM doomed))
+)
+DELETE FROM deliveries WHERE ctid = ANY(ARRAY(SELECT ctid FROM doomed))
+"""

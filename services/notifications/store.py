@@ -21,13 +21,13 @@ import asyncpg
 from services.common.db import connection, transaction
 from services.common.envelope import Event
 from services.common.errors import Conflict, NotFound, ValidationError
-from services.common.suspensions import record_suspension
+from services.common.suspensions import lift_suspension, record_suspension
 from services.common.tokens import Principal
 from services.notifications import queries as q
+from services.notifications.addresses import InvalidAddress, email_address
 from services.notifications.channels import DeliverySettings, plan_deliveries
 from services.notifications.rules import CATEGORIES, CrisisResources, Planned, plan
-
-EMAIL_MAX = 254
+from services.notifications.webhook_targets import TargetRefused, WebhookTargets
 
 
 async def store_notification(conn: asyncpg.Connection, item: Planned, source_event_id: uuid.UUID,
@@ -66,6 +66,13 @@ class NotificationHandler:
                 user_id = until = None  # forum refuses it too; the notification is still planned
             if user_id is not None and until is not None:
                 await record_suspension(conn, user_id, until)
+        elif event.type == "action.taken" and event.data.get("action") == "unsuspend":
+            # An admin lifted it (issue 24): this service accepts the account's tokens again. Events about
+            # one account share a partition (key: user id), so a later suspension still comes after this.
+            try:
+                await lift_suspension(conn, uuid.UUID(event.data["user_id"]))
+            except (ValueError, TypeError, KeyError):
+                pass  # an unusable id: nothing to lift
         for item in plan(event, self._resources):
             await store_notification(conn, item, uuid.UUID(event.id), self._settings)
 
@@ -156,10 +163,17 @@ class NotificationStore:
 class WebhookRegistry:
     """Admin-managed webhook endpoints, per role (e.g. the crisis team's pager) or per user."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, targets: WebhookTargets | None = None) -> None:
         self._pool = pool
+        self._targets = targets or WebhookTargets()
 
     async def create(self, url: str, *, role: str | None, user_id: str | None) -> dict[str, Any]:
+        """Register an endpoint whose URL reaches only public addresses (or an allow-listed host): no SSRF."""
+        try:
+            await self._targets.vet(url)
+        except TargetRefused as e:
+            raise ValidationError(f"url {e}; webhooks go to public addresses only (or to a host in "
+                                  "WEBHOOK_ALLOWED_HOSTS)", field="url") from None
         secret = secrets.token_urlsafe(32)
         async with transaction(self._pool) as conn:
             row = await conn.fetchrow(q.INSERT_ENDPOINT, uuid.uuid4(), uuid.UUID(user_id) if user_id else None, role,
@@ -197,9 +211,13 @@ def _preferences(row: asyncpg.Record | None, rota: asyncpg.Record | None) -> dic
 
 def _parse_preferences(body: dict[str, Any]) -> tuple[str | None, dict[str, list[str]], tuple, bool]:
     email = body.get("email")
-    if email is not None and (not isinstance(email, str) or "@" not in email or len(email) > EMAIL_MAX
-                              or any(c in email for c in "\r\n\x00 ")):
-        raise ValidationError("email must be an address", field="email")
+    if email is not None:
+        if not isinstance(email, str):
+            raise ValidationError("email must be an address", field="email")
+        try:
+            email = email_address(email)
+        except InvalidAddress as e:
+            raise ValidationError(f"email must be an address: {e}", field="email") from None
     channels = body.get("channels", {})
     if not isinstance(channels, dict):
         raise ValidationError("channels maps categories to lists of channels", field="channels")

@@ -16,12 +16,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 
 from aiohttp import web
 from aiohttp_sse import sse_response
 
-from services.common.http import SUSPENSIONS
+from services.common.http import SESSIONS
 from services.common.listen import listen_forever
 from services.common.tokens import Principal
 
@@ -118,9 +119,11 @@ async def serve_stream(request: web.Request, principal: Principal, broadcaster: 
                     last = await store.latest_seq()
                 last = await _send_backlog(response, store, principal, last)
                 while (response.is_connected() and not subscriber.overflowed and not broadcaster.closing
-                       and request.app[SUSPENSIONS].until(principal.user_id) is None):  # revoked: end it
+                       and _still_valid(request, principal)):
                     try:
-                        seq = await asyncio.wait_for(subscriber.queue.get(), heartbeat_seconds)
+                        wait = min(heartbeat_seconds, max(0.0, principal.expires_at - time.time())) \
+                            if principal.expires_at else heartbeat_seconds
+                        seq = await asyncio.wait_for(subscriber.queue.get(), wait)
                     except asyncio.TimeoutError:
                         continue  # re-check the connection; the library sends the heartbeat itself
                     if seq == RESYNC:
@@ -135,6 +138,15 @@ async def serve_stream(request: web.Request, principal: Principal, broadcaster: 
         return response
     finally:
         broadcaster.unsubscribe(subscriber)
+
+
+def _still_valid(request: web.Request, principal: Principal) -> bool:
+    """The stream lives as long as the token that opened it: it ends when the token expires, its session
+    is revoked or the account's role changes (services/common/sessions.py). A suspension does not end
+    it: a suspended member still reads what is sent to them (support, outreach)."""
+    if principal.expires_at and time.time() >= principal.expires_at:
+        return False
+    return request.app[SESSIONS].refuses(principal) is None
 
 
 async def _send_backlog(response, store, principal: Principal, last: int) -> int:

@@ -122,3 +122,13 @@ async def test_quick_exit_leaves_at_once_and_a_return_is_signed_out(browser: Web
     assert result["left_to"].startswith("https://www.google.com/")
     assert result["signed_out_after_return"] is True
     assert result["storage_after"] == 0
+    # The session ended on the server too: quick exit sent the logout (without waiting for it) and
+    # the refresh token it held no longer works.
+    assert [r["method"] for r in result["logout_requests"]] == ["POST"], result["logout_requests"]
+    assert result["refresh_token"] in result["logout_requests"][0]["body"]
+
+    async def refresh_refused() -> bool:
+        response = await browser.stack.forum.post("/v1/auth/refresh", json={"refresh_token": result["refresh_token"]})
+        return response.status == 401
+
+    await eventually(refresh_refused, timeout=10, what="the quick-exited session's refresh token refused")

@@ -124,8 +124,8 @@ async def test_the_same_event_delivered_twice_is_applied_once(stack: Stack) -> N
             uuid.UUID(again.id))
         duplicates = _consumer(stack.moderation_app, "moderation-posts").stats.duplicates
         screen_dups = _consumer(stack.moderation_app, "moderation-crisis").stats.duplicates
-        forum_dups = _consumer(stack.forum_app).stats.duplicates
-        notif_dups = _consumer(stack.notifications_app).stats.duplicates
+        forum_dups = _consumer(stack.forum_app, "forum-decisions").stats.duplicates
+        notif_dups = _consumer(stack.notifications_app, "notifications-events").stats.duplicates
         return moderation == 4 and duplicates >= 1 and screen_dups >= 1 and forum_dups >= 2 and notif_dups >= 2
 
     await eventually(all_seen, what="re-deliveries processed")

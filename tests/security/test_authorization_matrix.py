@@ -35,11 +35,19 @@ OK, U, F, NF = "ok", 401, 403, 404
 
 
 def row(**overrides: Any) -> dict[str, Any]:
-    """Signed-in callers let through, anonymous and expired refused (401), a suspended member refused (403)."""
+    """Signed-in callers let through, anonymous and expired refused (401), a suspended member refused (403).
+
+    A suspended account is read-only: use :func:`read` for GETs that need no role.
+    """
     expected = {"anonymous": U, "member": OK, "other_member": OK, "moderator": OK, "crisis_staff": OK,
                 "admin": OK, "suspended": F, "expired": U}
     expected.update(overrides)
     return expected
+
+
+def read(**overrides: Any) -> dict[str, Any]:
+    """A read that needs no role: a suspended member may still read (issue 24, item 9)."""
+    return row(**{"suspended": OK, **overrides})
 
 
 def only(*roles: str, **overrides: Any) -> dict[str, Any]:
@@ -70,14 +78,16 @@ EXPECTED: dict[tuple[str, str, str], Entry] = {
     ("forum", "POST", "/v1/auth/register"): Entry(PUBLIC, {}),
     ("forum", "POST", "/v1/auth/login"): Entry(PUBLIC, {}),
     ("forum", "POST", "/v1/auth/refresh"): Entry(PUBLIC, {}),
-    ("forum", "GET", "/v1/communities"): Entry(row()),
+    # Sessions end last (the end of EXPECTED): they end the callers' own sessions.
+    ("forum", "PUT", "/v1/accounts/{user_id}/role"): Entry(only("admin"), {"role": "crisis_staff"}),
+    ("forum", "GET", "/v1/communities"): Entry(read()),
     ("forum", "POST", "/v1/communities"): Entry(only("admin"), {"name": "Matrix", "slug": "matrix-x"}),
-    ("forum", "GET", "/v1/communities/{slug}/threads"): Entry(row()),
+    ("forum", "GET", "/v1/communities/{slug}/threads"): Entry(read()),
     ("forum", "POST", "/v1/communities/{slug}/threads"): Entry(row(), {"title": "t", "body": "one day at a time"}),
-    ("forum", "GET", "/v1/threads/{thread_id}"): Entry(row()),
+    ("forum", "GET", "/v1/threads/{thread_id}"): Entry(read()),
     ("forum", "POST", "/v1/threads/{thread_id}/posts"): Entry(row(), {"body": "hang in there"}),
     # The removed post: its author and staff see it; another member may not learn it exists.
-    ("forum", "GET", "/v1/posts/{post_id}"): Entry(row(other_member=NF)),
+    ("forum", "GET", "/v1/posts/{post_id}"): Entry(read(other_member=NF, suspended=NF)),
     # Only the author edits or appeals (a removed post cannot be edited: the author gets 409).
     ("forum", "PATCH", "/v1/posts/{post_id}"): Entry(
         row(other_member=NF, moderator=F, crisis_staff=F, admin=F), {"body": "edited"}),
@@ -95,6 +105,8 @@ EXPECTED: dict[tuple[str, str, str], Entry] = {
     ("moderation", "POST", "/v1/queue/{item_id}/actions"): Entry(only(*MODERATORS),
                                                                  {"action": "note", "message": "checked"}),
     ("moderation", "GET", "/v1/audit"): Entry(only("admin")),
+    # Lifting a suspension: admins only (crisis staff's account, not suspended: the admin gets a 409).
+    ("moderation", "POST", "/v1/users/{user_id}/unsuspend"): Entry(only("admin"), {"reason": "lifted"}),
     ("moderation", "GET", "/v1/escalations"): Entry(only(*CRISIS)),
     ("moderation", "GET", "/v1/escalations/{escalation_id}"): Entry(only(*CRISIS)),
     ("moderation", "POST", "/v1/escalations/{escalation_id}/acknowledge"): Entry(only(*CRISIS)),
@@ -103,14 +115,14 @@ EXPECTED: dict[tuple[str, str, str], Entry] = {
     ("moderation", "POST", "/v1/escalations/{escalation_id}/resolve"): Entry(only(*CRISIS),
                                                                             {"outcome": "false_alarm"}),
     # --- notifications ---------------------------------------------------------------------------
-    ("notifications", "GET", "/v1/notifications"): Entry(row()),
-    ("notifications", "GET", "/v1/notifications/unread-count"): Entry(row()),
+    ("notifications", "GET", "/v1/notifications"): Entry(read()),
+    ("notifications", "GET", "/v1/notifications/unread-count"): Entry(read()),
     ("notifications", "POST", "/v1/notifications/read-all"): Entry(row()),
     # The member's own notification: anyone else is told it does not exist.
     ("notifications", "POST", "/v1/notifications/{notification_id}/read"): Entry(
         row(other_member=NF, moderator=NF, crisis_staff=NF, admin=NF)),
-    ("notifications", "GET", "/v1/stream"): Entry(row()),
-    ("notifications", "GET", "/v1/preferences"): Entry(row()),
+    ("notifications", "GET", "/v1/stream"): Entry(read()),
+    ("notifications", "GET", "/v1/preferences"): Entry(read()),
     ("notifications", "PUT", "/v1/preferences"): Entry(row(), {}),
     ("notifications", "GET", "/v1/rota"): Entry(only(*CRISIS)),
     ("notifications", "PUT", "/v1/rota/{user_id}"): Entry(only("admin"), {"tier": 1, "on_rota": True}),
@@ -118,6 +130,12 @@ EXPECTED: dict[tuple[str, str, str], Entry] = {
     ("notifications", "POST", "/v1/webhooks"): Entry(only("admin"),
                                                     {"url": "http://127.0.0.1:9/hook", "role": "admin"}),
     ("notifications", "GET", "/v1/webhooks/{webhook_id}/deliveries"): Entry(only("admin")),
+    # --- ending sessions: last, since they end the callers' own sessions -------------------------
+    # Any signed-in caller, suspended too. Each caller's sessions end here, so the logout after it
+    # proves the session with a refresh token in the body (accepted with or without a usable token;
+    # an unknown one ends nothing and says so no more than a 204).
+    ("forum", "POST", "/v1/auth/logout-all"): Entry(row(suspended=OK)),
+    ("forum", "POST", "/v1/auth/logout"): Entry(PUBLIC, {"refresh_token": "not-a-live-refresh-token"}),
 }
 
 
@@ -194,10 +212,14 @@ async def world(secure_stack: Stack) -> tuple[dict[str, User | None], dict[str, 
            "notification_id": notification, "user_id": staff["crisis_staff"].id, "webhook_id": webhook}
 
     async def everywhere_suspended() -> bool:
-        responses = [await client.get(path, headers=suspended.auth) for client, path in (
-            (stack.forum, "/v1/communities"), (stack.notifications, "/v1/preferences"),
-            (stack.moderation, "/v1/queue"))]
-        return all(r.status == 403 for r in responses)
+        nothing = uuid.uuid4()  # a suspended account's write is a 403 before the 404 anyone else gets
+        responses = [await client.request(method, path, json={}, headers=suspended.auth)
+                     for client, method, path in (
+                         (stack.forum, "PATCH", f"/v1/posts/{nothing}"),
+                         (stack.notifications, "POST", f"/v1/notifications/{nothing}/read"),
+                         (stack.moderation, "GET", "/v1/queue"))]
+        messages = [(await r.json())["error"]["message"] if r.status == 403 else "" for r in responses]
+        return all("suspended" in message for message in messages)
 
     await eventually(everywhere_suspended, what="every service refuses the suspended member")
     return users, ids

@@ -263,9 +263,14 @@ const scenarios = {
     await page.reload();
     await page.getByRole("button", { name: "Sign out" }).waitFor();   // the session survives a reload
     result.survives_reload = true;
+    // The server must forget the session too: quick exit sends the logout without waiting for it.
+    result.refresh_token = await page.evaluate(() => JSON.parse(sessionStorage.getItem("haven.session")).refresh_token);
+    const logouts = [];
+    page.on("request", (r) => { if (r.url().endsWith("/v1/auth/logout")) logouts.push({ method: r.method(), body: r.postData() }); });
     await page.getByRole("button", { name: "Quick exit" }).click();
     await page.waitForURL("https://www.google.com/**");
     result.left_to = page.url();
+    result.logout_requests = logouts;
     await page.goto(input.base_url);
     await page.getByRole("button", { name: "Sign in" }).waitFor();
     result.signed_out_after_return = (await page.getByRole("button", { name: "Sign out" }).count()) === 0;

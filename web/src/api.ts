@@ -79,6 +79,22 @@ export class Api {
     return json as T;
   }
 
+  /**
+   * End a session on the server without waiting (quick exit must never wait): a keepalive request
+   * outlives the page, and as a simple CORS request (a text/plain body, no Authorization header) it
+   * needs no preflight to finish first. The session's refresh token proves it (forum ends the whole
+   * refresh-token family and its access tokens on every service). Never throws.
+   */
+  endSession(session: Session | null): void {
+    if (!session) return;
+    try {
+      void Promise.resolve(this.fetchImpl(this.config.forum + "/v1/auth/logout", {
+        method: "POST", keepalive: true, cache: "no-store", credentials: "omit",
+        body: JSON.stringify({ refresh_token: session.refresh_token }),
+      })).catch(() => undefined);
+    } catch { /* the page is leaving anyway */ }
+  }
+
   get<T = any>(service: Service, path: string) { return this.call<T>(service, "GET", path); }
   post<T = any>(service: Service, path: string, body: unknown = {}) { return this.call<T>(service, "POST", path, body); }
   patch<T = any>(service: Service, path: string, body: unknown) { return this.call<T>(service, "PATCH", path, body); }

@@ -76,6 +76,32 @@ describe("Api", () => {
     expect(retryAfterMs(error.retryAfter)).toBe(7000);
   });
 
+  it("ends the session on the server without waiting, as a keepalive request with no preflight", () => {
+    const sent: { url: string; init: RequestInit }[] = [];
+    const fetchImpl = ((url: string, init: RequestInit) => {
+      sent.push({ url, init });
+      return new Promise<Response>(() => {});  // never answers: signing out must not wait on it
+    }) as unknown as typeof fetch;
+    const api = new Api(config, { get: session, set: () => {} }, fetchImpl);
+    expect(api.endSession(session())).toBeUndefined();  // returns at once
+    expect(sent).toHaveLength(1);
+    const { url, init } = sent[0];
+    expect([url, init.method, init.keepalive]).toEqual(["http://f/v1/auth/logout", "POST", true]);
+    expect(JSON.parse(init.body as string)).toEqual({ refresh_token: "r1" });
+    expect(init.headers).toBeUndefined();  // no Authorization / JSON content type: a simple CORS request
+    api.endSession(null);
+    expect(sent).toHaveLength(1);
+  });
+
+  it("never throws while ending a session, even when the request cannot be sent", () => {
+    const failing = (() => { throw new TypeError("offline"); }) as unknown as typeof fetch;
+    const rejecting = (() => Promise.reject(new TypeError("offline"))) as unknown as typeof fetch;
+    for (const fetchImpl of [failing, rejecting]) {
+      const api = new Api(config, { get: session, set: () => {} }, fetchImpl);
+      expect(() => api.endSession(session())).not.toThrow();
+    }
+  });
+
   it("builds query strings from non-empty values only", () => {
     expect(query({ status: "open", reason: "", community: null, limit: 50 })).toBe("?status=open&limit=50");
     expect(query({})).toBe("");

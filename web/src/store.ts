@@ -45,6 +45,7 @@ export class Store {
 
   signOut(): void {
     this.stop();
+    this.api.endSession(this.session);  // the server forgets it too (fire and forget)
     writeSession(this.storage, null);
     this.support = [];
     this.postNotices.clear();
@@ -55,6 +56,7 @@ export class Store {
   /** Quick exit: forget everything in this tab and leave at once, without a history entry to come back to. */
   quickExit(): void {
     this.stop();
+    try { this.api.endSession(this.session); } catch { /* leaving comes first */ }  // never awaited
     try { this.storage.clear(); } catch { /* storage may be unavailable */ }
     window.location.replace(this.config.quick_exit_url);
   }
