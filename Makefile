@@ -17,6 +17,8 @@ help:
 	@echo "make unit   only the fast unit tests"
 	@echo "make eval   detection quality on the blind evaluation set (data/eval), English and Spanish apart"
 	@echo "make train  retrain the learned heads from data/corpus (services/moderation/models)"
+	@echo "make reliability  fault injection under load (100 posts/s, two instances of each service)"
+	@echo "make soak   30 minutes of load with a fault every 4 minutes; memory at start and end"
 
 prereqs:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: Python 3.11 is required ('$(PYTHON)' not found on PATH; set PYTHON=/path/to/python3.11)"; exit 1; }
@@ -58,6 +60,12 @@ unit: install
 .PHONY: reliability
 reliability: install
 	$(PY) -m pytest tests/reliability
+
+# 30 minutes at 10 posts/s with a fault every 4 minutes, the six kinds in turn; memory at start and end
+# (tests/soak/test_soak.py). Never part of `make test`. HAVEN_SOAK_MINUTES / HAVEN_SOAK_FAULT_EVERY_S shorten it.
+.PHONY: soak
+soak: install
+	HAVEN_SOAK=1 $(PY) -m pytest tests/soak
 
 # Detection quality on the evaluation set written apart from the training corpus (data/eval/README.md):
 # the rules and the encoder's heads through the default policy, without Detoxify (no real weights here).

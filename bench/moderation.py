@@ -32,7 +32,7 @@ import warnings
 from pathlib import Path
 
 from bench.common import CACHE, QUICK, progress
-from services.moderation.detectors.synthetic import build_bert_base_checkpoint
+from services.moderation.detectors.synthetic import cached_bert_base_checkpoint
 
 POSTS = int(os.environ.get("BENCH_POSTS", "16" if QUICK else "160"))
 BATCH = int(os.environ.get("DETOXIFY_BATCH_SIZE", "16"))
@@ -66,11 +66,9 @@ def corpus(n: int, seed: int = 11) -> list[str]:
 
 def model_files() -> tuple[Path, Path]:
     directory = CACHE / "bert-base"
-    checkpoint, config_dir = directory / "detoxify-bert-base.ckpt", directory / "config"
-    if not checkpoint.is_file() or not (config_dir / "config.json").is_file():
+    if not (directory / "config" / "config.json").is_file():
         progress(f"bench: building a bert-base-shaped checkpoint in {directory} (once; ~440 MB)")
-        checkpoint, config_dir = build_bert_base_checkpoint(directory)
-    return checkpoint, config_dir
+    return cached_bert_base_checkpoint(directory)
 
 
 def rate(n: int, seconds: float) -> float:

@@ -14,6 +14,9 @@ import pytest
 # The embedded PostgreSQL + Kafka fixtures, once for the whole session (every suite shares them).
 pytest_plugins = ["tests.support.infra"]
 
+# The 30-minute soak runs only under `make soak` (HAVEN_SOAK=1), never in `make test`.
+collect_ignore = [] if os.environ.get("HAVEN_SOAK") == "1" else ["soak"]
+
 # Detoxify/transformers must never try the network in tests. huggingface_hub reads
 # this once, at import, so it is set before any test module imports it.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

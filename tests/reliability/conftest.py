@@ -5,7 +5,7 @@ Kafka (a 3-node cluster, a proxied node) or PostgreSQL where it kills or restart
 them. The services run as real processes (``python -m services.<name>``), so a SIGKILL
 is a real crash. Each scenario prints one line::
 
-    scenario=<name> posts_per_s=<n> faults=<n> checked=<n> lost=<n> doubled=<n> recovery_s=<n>
+    scenario=<name> posts_per_s=<n> instances=<n> faults=<n> checked=<n> lost=<n> doubled=<n> recovery_s=<n>
 
 at once (on the terminal, past pytest's capture), again in the summary at the end of the
 run, and appended to ``.haven/reliability/results.log``.
@@ -33,10 +33,45 @@ from tests.support.infra import drop_database, isolated_database
 from tests.support.invariants import Books, SmtpSink, WebhookReceiver, settle
 from tests.support.loadgen import LoadGenerator, LoadStats, Member, create_staff, ensure_community, login, register
 from tests.support.processes import ServiceProcesses
+from tests.support.waiting import eventually
 
 RESULTS_FILE = Path(__file__).resolve().parents[2] / ".haven" / "reliability" / "results.log"
-RATE = float(os.environ.get("HAVEN_RELIABILITY_RATE", "6"))  # posts per second
+RATE = float(os.environ.get("HAVEN_RELIABILITY_RATE", "100"))  # posts per second
+# Processes per service: two members of every consumer group, the load spread over two forums.
+INSTANCES = int(os.environ.get("HAVEN_RELIABILITY_INSTANCES", "2"))
 LINES: list[str] = []
+# A crisis post's 201 in forum → its crisis-staff notification stored (and the pager's webhook received).
+CRISIS_BUDGET_S = 2.0
+
+# Each crisis post's crisis-staff notification, with the seconds from the post's creation in forum to the notification's.
+PAGED = """
+SELECT p.id::text AS post_id,
+       extract(epoch FROM n.created_at - p.created_at) AS seconds,
+       n.id::text AS notification_id
+FROM forum.posts p
+LEFT JOIN notifications.notifications n
+  ON n.type = 'crisis.escalation' AND n.recipient_role = 'crisis_staff' AND n.data->>'post_id' = p.id::text
+WHERE p.id = ANY($1::uuid[])
+"""
+
+
+@dataclass(frozen=True)
+class Paging:
+    """How fast crisis posts reached crisis staff: seconds from each post's creation to its notification."""
+
+    seconds: list[float]
+
+    @property
+    def count(self) -> int:
+        return len(self.seconds)
+
+    @property
+    def p50(self) -> float:
+        return self.seconds[len(self.seconds) // 2]
+
+    @property
+    def p99(self) -> float:
+        return self.seconds[min(len(self.seconds) - 1, int(0.99 * len(self.seconds)))]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -95,6 +130,7 @@ def base_env(token_keys: tuple[Path, Path], marker_model: tuple[Path, Path]) -> 
         "PENDING_SWEEP_SECONDS": "10", "CRISIS_REPAGE_SECONDS": "3600", "QUEUE_BATCH_SECONDS": "1",
         "DELIVERY_BACKOFF_SECONDS": "0.2", "DELIVERY_BACKOFF_MAX_SECONDS": "2",
         "DELIVERY_LEASE_SECONDS": "4", "DELIVERY_TIMEOUT_SECONDS": "2",
+        "WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",  # the pager (WebhookReceiver) listens there
     }
 
 
@@ -152,7 +188,7 @@ class Run:
         self.reporter = await register(self.forum_url)
 
     async def start_load(self, rate: float = RATE, **options) -> LoadGenerator:
-        self.load = LoadGenerator(self.forum_url, self.authors, self.reporter, rate=rate, **options)
+        self.load = LoadGenerator(self.services["forum"].urls, self.authors, self.reporter, rate=rate, **options)
         await self.load.start()
         return self.load
 
@@ -203,6 +239,16 @@ class Run:
 
         return asyncio.create_task(watch())
 
+    async def crisis_paging(self, post_ids: list[str], *, what: str, timeout: float = 60.0) -> Paging:
+        """Once every crisis post in ``post_ids`` has its notification and the pager got it: the latencies."""
+        async def all_paged() -> list | None:
+            rows = await self.db.fetch(PAGED, post_ids)
+            paged = [r for r in rows if r["notification_id"] and r["notification_id"] in self.receiver.received]
+            return rows if len(paged) == len(post_ids) else None
+
+        rows = await eventually(all_paged, timeout=timeout, what=what)
+        return Paging(sorted(float(r["seconds"]) for r in rows))
+
     async def finish(self, *, settle_timeout: float = 120.0, expect_clean_http: bool = True) -> Books:
         """Stop the load, reconcile, print the line, assert nothing lost or doubled."""
         assert self.load is not None
@@ -213,7 +259,7 @@ class Run:
                                 smtp=self.smtp, rota_emails=self.rota_emails,
                                 resends_allowed=self.services["notifications"].kills > 0)
         recovery = max(self.recoveries) if self.recoveries else 0.0
-        line = (f"scenario={self.name} posts_per_s={stats.posts_per_s:.1f} faults={self.faults} "
+        line = (f"scenario={self.name} posts_per_s={stats.posts_per_s:.1f} instances={INSTANCES} faults={self.faults} "
                 f"checked={books.checked} lost={books.lost} doubled={books.doubled} recovery_s={recovery:.1f}")
         emit(self.terminal, line)
         detail = f"  http: {stats.summary()}; reports={len(stats.reports)}; " \
@@ -270,7 +316,7 @@ def open_run(token_keys, marker_model, terminal, tmp_path: Path):
                            "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers, "HAVEN_TOPIC_PREFIX": names.prefix,
                            **(env or {})}
             run = Run(name, database_url, bootstrap_servers, names,
-                      ServiceProcesses(environment, tmp_path / "logs", per_service),
+                      ServiceProcesses(environment, tmp_path / "logs", per_service, instances=INSTANCES),
                       await asyncpg.connect(database_url), receiver, terminal, smtp=smtp)
             cleanup.push_async_callback(lambda: run.db.close())  # run.db may be replaced (a restart)
             async with run.services:

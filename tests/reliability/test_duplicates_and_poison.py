@@ -17,8 +17,8 @@ import pytest
 from tests.support.chaos import Replayer, inject_poison
 from tests.support.invariants import settle
 
-TOPICS = ["forum.posts", "forum.reports", "forum.activity", "moderation.decisions", "moderation.escalations",
-          "moderation.actions"]
+TOPICS = ["forum.posts", "forum.reports", "forum.activity", "forum.accounts", "moderation.decisions",
+          "moderation.escalations", "moderation.actions"]
 BURSTS = 4
 PER_BURST = int(os.environ.get("HAVEN_RELIABILITY_POISON_PER_BURST", "10"))  # per topic
 

@@ -30,10 +30,12 @@ CONSUMERS = {
     "moderation.escalations": ("notifications-events",),
     "moderation.actions": ("forum-decisions", "notifications-events"),
     "forum.activity": ("notifications-events",),
+    "forum.accounts": ("moderation-accounts", "notifications-accounts"),
 }
 TYPE_OF = {"forum.posts": "post.created", "forum.reports": "report.created",
            "moderation.decisions": "decision.made", "moderation.escalations": "escalation.opened",
-           "moderation.actions": "action.taken", "forum.activity": "reaction.added"}
+           "moderation.actions": "action.taken", "forum.activity": "reaction.added",
+           "forum.accounts": "session.revoked"}
 
 
 def _envelope(event_type: str, **changes) -> dict:
@@ -80,9 +82,15 @@ async def inject_poison(bootstrap_servers: str, names: TopicNames, per_topic: di
 
 
 class Replayer:
-    """Re-produces every record of ``topics`` once, as it appears, until :meth:`stop`."""
+    """Re-produces every record of ``topics`` once, as it appears, until :meth:`stop`.
 
-    def __init__(self, bootstrap_servers: str, names: TopicNames, topics: list[str]) -> None:
+    From the topics' beginning, or with ``from_latest`` only what is written after :meth:`start`
+    (a burst of duplicates in the middle of a long run).
+    """
+
+    def __init__(self, bootstrap_servers: str, names: TopicNames, topics: list[str], *,
+                 from_latest: bool = False) -> None:
+        self._offset_reset = "latest" if from_latest else "earliest"
         self._bootstrap = bootstrap_servers
         self._topics = [names.name(t) for t in topics]
         self.replayed = 0
@@ -93,7 +101,7 @@ class Replayer:
 
     async def start(self) -> None:
         self._consumer = AIOKafkaConsumer(*self._topics, bootstrap_servers=self._bootstrap, group_id=None,
-                                          enable_auto_commit=False, auto_offset_reset="earliest",
+                                          enable_auto_commit=False, auto_offset_reset=self._offset_reset,
                                           metadata_max_age_ms=1000)
         self._producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all", enable_idempotence=True)
         await self._consumer.start()

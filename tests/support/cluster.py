@@ -71,7 +71,8 @@ class KafkaCluster:
     """``size`` combined KRaft nodes in ``root``; start/kill/restart single nodes by id."""
 
     def __init__(self, root: Path, libs: Path, size: int = 3, *, proxied: bool = False, heap_mb: int = 256,
-                 advertised_proxy_port: int = 0) -> None:
+                 advertised_proxy_port: int | dict[int, int] = 0) -> None:
+        """``advertised_proxy_port``: the proxy in front of every node's PROXIED listener (one port, or one per node id)."""
         self.root = Path(root).resolve()
         self.libs = Path(libs).resolve()
         self.size = size
@@ -85,7 +86,8 @@ class KafkaCluster:
             self.nodes[node_id] = KafkaNode(
                 node_id, self.root / f"node{node_id}", base[0], base[1],
                 proxied_port=base[2] if proxied else 0,
-                advertised_proxy_port=advertised_proxy_port if proxied else 0)
+                advertised_proxy_port=(advertised_proxy_port.get(node_id, 0) if isinstance(advertised_proxy_port, dict)
+                                       else advertised_proxy_port) if proxied else 0)
 
     # ----------------------------------------------------------------- addresses
 

@@ -236,7 +236,7 @@ async def reconcile(db: asyncpg.Connection, load: LoadStats, *, receiver: Webhoo
 
     # 6. DLQ: exactly the poison injected, each (consumer, record) once; nothing good dead-lettered.
     if bootstrap_servers and names is not None:
-        logical = ["forum.posts", "forum.reports", "forum.activity", "moderation.decisions",
+        logical = ["forum.posts", "forum.reports", "forum.activity", "forum.accounts", "moderation.decisions",
                    "moderation.escalations", "moderation.actions"]
         found = await dlq_records(bootstrap_servers, [names.name(dlq(t)) for t in logical])
         expected = poison or {}

@@ -107,11 +107,17 @@ class LoadStats:
 
 
 class LoadGenerator:
-    """Posts at ``rate`` per second through ``forum_url`` until :meth:`stop`."""
+    """Posts at ``rate`` per second through ``forum_urls`` until :meth:`stop`.
 
-    def __init__(self, forum_url: str, authors: list[Member], reporter: Member, *, rate: float = 6.0,
+    With several forum instances, request ``n`` goes to instance ``n mod k`` (a round-robin balancer),
+    so a post is often created on one instance and edited, read or reported through another.
+    """
+
+    def __init__(self, forum_urls: str | list[str], authors: list[Member], reporter: Member, *, rate: float = 6.0,
                  hang_is_bad: bool = True, refused_is_bad: bool = True) -> None:
-        self.forum_url = forum_url.rstrip("/")
+        urls = [forum_urls] if isinstance(forum_urls, str) else list(forum_urls)
+        self.forum_urls = [url.rstrip("/") for url in urls]
+        self._balance = itertools.count()
         self.authors = authors
         self.reporter = reporter
         self.rate = rate
@@ -167,7 +173,6 @@ class LoadGenerator:
     # ----------------------------------------------------------------- the loop
 
     async def _run(self) -> None:
-        interval = 1.0 / self.rate
         next_at = time.monotonic()
         while not self._stopping.is_set():
             n = next(self._counter)
@@ -177,7 +182,7 @@ class LoadGenerator:
             if self._authored and n % 3 == 1:
                 post_id, author = self._authored[n % len(self._authored)]
                 self._spawn(self._request("read", "GET", f"/v1/posts/{post_id}", author, None))
-            next_at += interval
+            next_at += 1.0 / self.rate  # read every tick: a scenario may change the rate mid-load
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), max(0.0, next_at - time.monotonic()))
 
@@ -190,7 +195,8 @@ class LoadGenerator:
         """(status, json body or None); records every outcome."""
         assert self._session is not None
         try:
-            async with self._session.request(method, f"{self.forum_url}{path}", json=body,
+            forum_url = self.forum_urls[next(self._balance) % len(self.forum_urls)]
+            async with self._session.request(method, f"{forum_url}{path}", json=body,
                                               headers=member.auth) as response:
                 status = response.status
                 try:

@@ -1,8 +1,9 @@
 """The services as real processes (``python -m services.<name>``): start, SIGKILL, restart.
 
 Each keeps its port across restarts, so clients (the load generator) reach the new
-incarnation at the same address. Output goes to one log file per service; a start that
-fails shows its tail.
+incarnation at the same address. Output goes to one log file per process; a start that
+fails shows its tail. A service may run as several instances (a :class:`ServiceGroup`),
+as a scaled-out deployment does: one consumer group, several members.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ SERVICES = ("forum", "moderation", "notifications")
 
 
 class ServiceProcess:
-    def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
+    def __init__(self, name: str, env: dict[str, str], log_dir: Path, instance: int = 1) -> None:
         self.name = name
+        self.instance = instance
         self.port = free_ports("127.0.0.1", 1)[0]
         self.env = {**os.environ, **env, "HTTP_PORT": str(self.port), "HTTP_HOST": "127.0.0.1"}
-        self.log = log_dir / f"{name}.log"
+        self.log = log_dir / (f"{name}.log" if instance == 1 else f"{name}-{instance}.log")
         self.process: asyncio.subprocess.Process | None = None
         self.kills = 0
 
@@ -55,7 +57,7 @@ class ServiceProcess:
                 return False
 
         try:
-            await eventually(ready, timeout=timeout, interval=0.3, what=f"{self.name} process ready")
+            await eventually(ready, timeout=timeout, interval=0.3, what=f"{self.name}-{self.instance} process ready")
         except AssertionError as e:
             raise AssertionError(f"{e}\n--- {self.log} ---\n{self.tail()}") from None
 
@@ -82,24 +84,62 @@ class ServiceProcess:
         return ""
 
 
+class ServiceGroup:
+    """The instances of one service: the same settings, a port each, one consumer group."""
+
+    def __init__(self, name: str, env: dict[str, str], log_dir: Path, instances: int = 1) -> None:
+        self.name = name
+        self.instances = [ServiceProcess(name, env, log_dir, n + 1) for n in range(instances)]
+
+    @property
+    def url(self) -> str:
+        """The first instance's address (set-up requests: any instance answers the same)."""
+        return self.instances[0].url
+
+    @property
+    def urls(self) -> list[str]:
+        return [instance.url for instance in self.instances]
+
+    @property
+    def kills(self) -> int:
+        return sum(instance.kills for instance in self.instances)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self.instances[0].env
+
+    async def start(self) -> None:
+        """Start every instance not running (in parallel)."""
+        await asyncio.gather(*(i.start() for i in self.instances if not i.running()))
+
+    async def stop(self) -> None:
+        await asyncio.gather(*(i.stop() for i in self.instances), return_exceptions=True)
+
+    def tail(self, chars: int = 4000) -> str:
+        return "\n".join(f"[{self.name}-{i.instance}]\n{i.tail(chars)}" for i in self.instances)
+
+
 class ServiceProcesses:
-    """All three; ``async with`` stops every one of them, also when the test fails."""
+    """All three services, ``instances`` processes each; ``async with`` stops every one, also when the test fails."""
 
     def __init__(self, env: dict[str, str], log_dir: Path,
-                 per_service: dict[str, dict[str, str]] | None = None) -> None:
+                 per_service: dict[str, dict[str, str]] | None = None, instances: int = 1) -> None:
         log_dir.mkdir(parents=True, exist_ok=True)
         per_service = per_service or {}
-        self.services = {name: ServiceProcess(name, {**env, **per_service.get(name, {})}, log_dir)
+        self.services = {name: ServiceGroup(name, {**env, **per_service.get(name, {})}, log_dir, instances)
                          for name in SERVICES}
 
-    def __getitem__(self, name: str) -> ServiceProcess:
+    def __getitem__(self, name: str) -> ServiceGroup:
         return self.services[name]
 
     async def __aenter__(self) -> ServiceProcesses:
         try:
-            # Forum first: it migrates its schema (the common outbox/inbox too) before the others race it.
-            await self.services["forum"].start()
-            await asyncio.gather(self.services["moderation"].start(), self.services["notifications"].start())
+            # Forum's first instance first: it migrates its schema (the common outbox/inbox too) before the
+            # others race it.
+            forum = self.services["forum"]
+            await forum.instances[0].start()
+            await asyncio.gather(forum.start(), self.services["moderation"].start(),
+                                 self.services["notifications"].start())
         except BaseException:
             await self.stop_all()
             raise

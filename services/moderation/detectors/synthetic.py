@@ -144,6 +144,17 @@ def build_tiny_checkpoint(
     return checkpoint, config_dir
 
 
+def cached_bert_base_checkpoint(directory: Path) -> tuple[Path, Path]:
+    """The bert-base-shaped checkpoint in ``directory``, built there first if it is not (once per machine).
+
+    ``make bench`` and the reliability suite's overload scenario share it (the same seed, the same bytes).
+    """
+    checkpoint, config_dir = directory / "detoxify-bert-base.ckpt", directory / "config"
+    if checkpoint.is_file() and (config_dir / "config.json").is_file():
+        return checkpoint, config_dir
+    return build_bert_base_checkpoint(directory)
+
+
 def build_bert_base_checkpoint(directory: Path, *, seed: int = 0) -> tuple[Path, Path]:
     """A random checkpoint the size of Detoxify ``original`` (bert-base-uncased, ~110M parameters, ~440 MB)."""
     return build_tiny_checkpoint(
