@@ -100,9 +100,14 @@ RETURNING w.enabled, (before.was_enabled AND NOT w.enabled) AS just_disabled
 
 # --- deliveries ---------------------------------------------------------------------------
 
+# A batch still open to new items: pending, never tried, not due, and not leased. ``lease_until IS NULL``
+# is what makes it safe: ``now()`` is this transaction's start, so the batch may be due and leased by a
+# sender (who has read its items) by the time this runs; FOR UPDATE then waits for the lease to commit
+# and re-checks these conditions, and a leased batch no longer matches (tests/integration/test_delivery_batches.py).
 OPEN_BATCH = """
 SELECT id FROM deliveries
-WHERE batch_key = $1 AND status = 'pending' AND attempts = 0 AND next_attempt_at > now()
+WHERE batch_key = $1 AND status = 'pending' AND attempts = 0 AND lease_until IS NULL
+  AND next_attempt_at > clock_timestamp()
 ORDER BY created_at LIMIT 1
 FOR UPDATE
 """
