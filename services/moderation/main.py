@@ -86,7 +86,8 @@ def create_app(config: ModerationConfig) -> web.Application:
         *([consumer_ctx(CRISIS_CONSUMER, lambda app: ConsumerLoop(
             name=CRISIS_SCREEN, pool=app[POOL], bootstrap_servers=common.kafka_bootstrap_servers,
             topic_names=app[TOPICS], topics=[FORUM_POSTS],
-            handler=CrisisScreen(Detectors(None, app[LEARNED]), app[POLICIES], config.crisis_repage_seconds),
+            handler=CrisisScreen(Detectors(None, app[LEARNED]), app[POLICIES], config.crisis_repage_seconds,
+                                 pool=app[POOL]),
             producer=app[PRODUCER], max_attempts=common.consumer_max_attempts,
             batch_size=config.learned.encoder.batch_size), task="crisis-screen")] if screens else []),
         *([consumer_ctx(POSTS_CONSUMER, lambda app: ConsumerLoop(

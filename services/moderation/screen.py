@@ -61,23 +61,46 @@ async def stored_screenings(pool: asyncpg.Pool, posts: Sequence[Event]) -> dict[
 
 
 class CrisisScreen:
-    """Consumer handler for ``forum.posts`` (group ``moderation-crisis``)."""
+    """Consumer handler for ``forum.posts`` (group ``moderation-crisis``).
 
-    def __init__(self, detectors: Detectors, policies: PolicySource, repage_seconds: int) -> None:
+    ``pool``: where it looks up versions it has screened already. Forum's pending sweeper re-emits a
+    post still undecided (as a new event, which the inbox cannot recognise); while the decision worker
+    is down every pending post comes back every sweep, and encoding each again would queue new crisis
+    posts behind old ones. A stored screening was written in the same transaction as the escalation,
+    so reusing it changes nothing but the time (tests/reliability/test_toxicity_worker_stopped.py).
+    """
+
+    def __init__(self, detectors: Detectors, policies: PolicySource, repage_seconds: int,
+                 pool: asyncpg.Pool | None = None) -> None:
         self._detectors = detectors
         self._policies = policies
         self._repage_seconds = repage_seconds
+        self._pool = pool
         self._prepared: dict[str, tuple[list[Signal], list[Signal]]] = {}
+        self.reused = 0  # screenings reused instead of encoding again (a test reads it)
 
     async def prepare(self, events: list[Event]) -> None:
-        """The crisis rules per post, then the encoder once for the batch."""
+        """The crisis rules per post, then the encoder once for the versions not screened before."""
         posts = [e for e in events if e.type in POST_EVENTS]
         if not posts:
             return
-        texts = [post_text(e.data) for e in posts]
-        learned = await self._detectors.learned_signals(texts, urgent=True)
-        for event, text, signals in zip(posts, texts, learned):
-            self._prepared[event.id] = (self._detectors.crisis.detect(text), signals)
+        screened = await self._screened(posts)
+        fresh = [e for e in posts if version_key(e) not in screened]
+        learned = dict(zip((e.id for e in fresh), await self._detectors.learned_signals(
+            [post_text(e.data) for e in fresh], urgent=True))) if fresh else {}
+        for event in posts:
+            signals = learned.get(event.id)
+            if signals is None:
+                signals = screened[version_key(event)]
+                self.reused += 1
+            self._prepared[event.id] = (self._detectors.crisis.detect(post_text(event.data)), signals)
+
+    async def _screened(self, posts: list[Event]) -> dict[tuple[str, int], list[Signal]]:
+        """Stored screenings of these versions (none without a pool, or for a malformed id: apply says why)."""
+        if self._pool is None:
+            return {}
+        valid = [e for e in posts if _is_uuid(e.data.get("post_id")) and isinstance(e.data.get("version"), int)]
+        return await stored_screenings(self._pool, valid) if valid else {}
 
     async def apply(self, conn: asyncpg.Connection, event: Event) -> None:
         if event.type not in POST_EVENTS:
@@ -105,3 +128,11 @@ def event_uuid(value: str) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError as e:
         raise EventError(f"not a UUID: {value[:40]!r}") from e
+
+
+def _is_uuid(value: object) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 
+from services.common.consumer import ConsumerLoop
 from tests.support.stack import Isolation, build_app, start_client, start_stack
 from tests.support.waiting import eventually
 
@@ -57,3 +58,24 @@ async def test_crisis_posts_reach_staff_without_the_decision_worker_and_are_deci
             assert escalations == 2, "the decision worker found the screen's escalations and opened none again"
         finally:
             await decisions.close()
+
+
+async def test_a_post_re_emitted_while_undecided_is_screened_once(isolation: Isolation) -> None:
+    """Forum's sweeper re-emits an undecided post (a new event each time) while the decision worker is down;
+    the screen reuses its stored screening instead of encoding it again, so new crisis posts never queue
+    behind old ones, and the escalation is still one."""
+    async with start_stack(isolation, MODERATION_CONSUMERS="crisis", PENDING_SWEEP_SECONDS="0.5") as stack:
+        author = await stack.register()
+        post_id = (await stack.start_thread(author, RULED_CRISIS))["post"]["id"]
+        screen = next(loop for loop in stack.moderation_app.values()
+                      if isinstance(loop, ConsumerLoop) and loop.name == "moderation-crisis")._handler
+
+        async def reused() -> bool:
+            return screen.reused >= 2
+
+        await eventually(reused, timeout=30, what="the re-emitted post's screening reused, twice")
+        assert await stack.db.fetchval("SELECT count(*) FROM moderation.screenings WHERE post_id = $1",
+                                       uuid.UUID(post_id)) == 1
+        assert await stack.db.fetchval("SELECT count(*) FROM moderation.escalations WHERE post_id = $1",
+                                       uuid.UUID(post_id)) == 1
+        assert await stack.post_status(author, post_id) == "pending", "still undecided: the sweeper kept re-emitting"
