@@ -17,7 +17,7 @@ help:
 	@echo "make unit   only the fast unit tests"
 	@echo "make eval   detection quality on the blind evaluation set (data/eval), English and Spanish apart"
 	@echo "make train  retrain the learned heads from data/corpus (services/moderation/models)"
-	@echo "make reliability  fault injection under load (100 posts/s, two instances of each service)"
+	@echo "make reliability  fault injection under load (20 posts/s, two instances of each service)"
 	@echo "make soak   30 minutes of load with a fault every 4 minutes; memory at start and end"
 
 prereqs:

@@ -36,7 +36,7 @@ from tests.support.processes import ServiceProcesses
 from tests.support.waiting import eventually
 
 RESULTS_FILE = Path(__file__).resolve().parents[2] / ".haven" / "reliability" / "results.log"
-RATE = float(os.environ.get("HAVEN_RELIABILITY_RATE", "100"))  # posts per second
+RATE = float(os.environ.get("HAVEN_RELIABILITY_RATE", "20"))  # posts per second (README: why not 100)
 # Processes per service: two members of every consumer group, the load spread over two forums.
 INSTANCES = int(os.environ.get("HAVEN_RELIABILITY_INSTANCES", "2"))
 LINES: list[str] = []

@@ -24,9 +24,10 @@ SERVICES = ("forum", "moderation", "notifications")
 
 
 class ServiceProcess:
-    def __init__(self, name: str, env: dict[str, str], log_dir: Path, instance: int = 1) -> None:
+    def __init__(self, name: str, env: dict[str, str], log_dir: Path, instance: int = 1, *, nice: int = 0) -> None:
         self.name = name
         self.instance = instance
+        self.nice = nice  # CPU priority (as a deployment gives the crisis path guaranteed CPU and batch work less)
         self.port = free_ports("127.0.0.1", 1)[0]
         self.env = {**os.environ, **env, "HTTP_PORT": str(self.port), "HTTP_HOST": "127.0.0.1"}
         self.log = log_dir / (f"{name}.log" if instance == 1 else f"{name}-{instance}.log")
@@ -42,8 +43,9 @@ class ServiceProcess:
 
     async def start(self, timeout: float = 120.0) -> None:
         with self.log.open("ab") as output:
+            prefix = ["nice", "-n", str(self.nice)] if self.nice else []
             self.process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", f"services.{self.name}", env=self.env, stdout=output, stderr=output,
+                *prefix, sys.executable, "-m", f"services.{self.name}", env=self.env, stdout=output, stderr=output,
                 stdin=asyncio.subprocess.DEVNULL)
 
         async def ready() -> bool:
@@ -87,9 +89,9 @@ class ServiceProcess:
 class ServiceGroup:
     """The instances of one service: the same settings, a port each, one consumer group."""
 
-    def __init__(self, name: str, env: dict[str, str], log_dir: Path, instances: int = 1) -> None:
+    def __init__(self, name: str, env: dict[str, str], log_dir: Path, instances: int = 1, *, nice: int = 0) -> None:
         self.name = name
-        self.instances = [ServiceProcess(name, env, log_dir, n + 1) for n in range(instances)]
+        self.instances = [ServiceProcess(name, env, log_dir, n + 1, nice=nice) for n in range(instances)]
 
     @property
     def url(self) -> str:
