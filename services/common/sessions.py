@@ -21,8 +21,6 @@ plus a margin) cover no live token and are not read.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -32,11 +30,9 @@ import asyncpg
 
 from services.common.envelope import Event
 from services.common.errors import EventError
+from services.common.suspensions import REFRESH_SECONDS, refresh_forever
 from services.common.tokens import ROLES, Principal
 
-log = logging.getLogger(__name__)
-
-REFRESH_SECONDS = 1.0
 SESSION_REVOKED = "session.revoked"
 ROLE_CHANGED = "role.changed"
 
@@ -141,7 +137,6 @@ class Sessions:
         self._roles: dict[str, str] = {}
         self._not_before: dict[str, float] = {}
         self._local: list[tuple[float, str, object]] = []
-        self._failing = False
 
     def refuses(self, principal: Principal, now: float | None = None) -> str | None:
         """Why this (verified) token may no longer be used, or None. Memory lookups only."""
@@ -195,17 +190,4 @@ class Sessions:
                   not_before={str(r["user_id"]): r["not_before"] for r in states if r["not_before"] is not None})
 
     async def watch(self, pool: asyncpg.Pool, interval: float = REFRESH_SECONDS) -> None:
-        """Refresh forever; a failed read keeps the last copy (and says so once per outage)."""
-        while True:
-            try:
-                await self.refresh(pool)
-                if self._failing:
-                    log.info("session list readable again")
-                self._failing = False
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # noqa: BLE001 - an outage must not stop the watcher
-                if not self._failing:
-                    log.warning("cannot refresh the session list (%s); keeping the last one", e.__class__.__name__)
-                self._failing = True
-            await asyncio.sleep(interval)
+        await refresh_forever(self.refresh, pool, "session list", interval)

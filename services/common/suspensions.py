@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 
 import asyncpg
@@ -59,7 +60,6 @@ class Suspensions:
 
     def __init__(self) -> None:
         self._until: dict[str, datetime] = {}
-        self._failing = False
 
     def until(self, user_id: str) -> datetime | None:
         """When the account's suspension ends, or None when it is not suspended now."""
@@ -71,17 +71,26 @@ class Suspensions:
         self._until = {str(row["user_id"]): row["until"] for row in rows}
 
     async def watch(self, pool: asyncpg.Pool, interval: float = REFRESH_SECONDS) -> None:
-        """Refresh forever; a failed read keeps the last list (and says so once per outage)."""
-        while True:
-            try:
-                await self.refresh(pool)
-                if self._failing:
-                    log.info("suspension list readable again")
-                self._failing = False
-            except asyncio.CancelledError:
-                raise
-            except Exception as e:  # noqa: BLE001 - an outage must not stop the watcher
-                if not self._failing:
-                    log.warning("cannot refresh the suspension list (%s); keeping the last one", e.__class__.__name__)
-                self._failing = True
-            await asyncio.sleep(interval)
+        await refresh_forever(self.refresh, pool, "suspension list", interval)
+
+
+async def refresh_forever(refresh: Callable[[asyncpg.Pool], Awaitable[None]], pool: asyncpg.Pool, what: str,
+                          interval: float = REFRESH_SECONDS) -> None:
+    """Run ``refresh`` every ``interval``; a failed read keeps the last copy (and says so once per outage).
+
+    The watch loop of every in-memory copy a service keeps of a table (suspensions, ended sessions).
+    """
+    failing = False
+    while True:
+        try:
+            await refresh(pool)
+            if failing:
+                log.info("%s readable again", what)
+            failing = False
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - an outage must not stop the watcher
+            if not failing:
+                log.warning("cannot refresh the %s (%s); keeping the last one", what, e.__class__.__name__)
+            failing = True
+        await asyncio.sleep(interval)

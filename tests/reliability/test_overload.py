@@ -65,7 +65,7 @@ async def test_twice_capacity_for_a_minute(open_run, postgres, kafka, bert_base_
         decisions = ServiceGroup("moderation", {
             **run.services["moderation"].env, "MODERATION_CONSUMERS": "decisions",
             "DETOXIFY_CHECKPOINT": str(checkpoint), "DETOXIFY_HF_CONFIG_PATH": str(config_dir),
-        }, _logs(tmp_path), INSTANCES, nice=DECISION_NICENESS)
+        }, tmp_path / "decision-workers", INSTANCES, nice=DECISION_NICENESS)
         try:
             await decisions.start()
             # 1. capacity: saturated, decisions per second past the warm-up
@@ -109,9 +109,3 @@ async def test_twice_capacity_for_a_minute(open_run, postgres, kafka, bert_base_
             await run.finish(settle_timeout=300)
         finally:
             await decisions.stop()
-
-
-def _logs(tmp_path: Path) -> Path:
-    directory = tmp_path / "decision-workers"
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory

@@ -27,7 +27,7 @@ async def test_crisis_posts_reach_staff_while_the_toxicity_worker_is_stopped(ope
     async with open_run("toxicity_worker_stopped", admin_dsn=postgres.dsn(), bootstrap_servers=kafka.bootstrap_servers,
                         per_service={"moderation": {"MODERATION_CONSUMERS": "crisis"}}) as run:
         decisions = ServiceGroup("moderation", {**run.services["moderation"].env,
-                                                "MODERATION_CONSUMERS": "decisions"}, _logs(tmp_path), INSTANCES)
+                                                "MODERATION_CONSUMERS": "decisions"}, tmp_path / "decision-worker", INSTANCES)
         try:
             await run.start_load()
             run.faults += 1
@@ -50,9 +50,3 @@ async def test_crisis_posts_reach_staff_while_the_toxicity_worker_is_stopped(ope
             await run.finish()
         finally:
             await decisions.stop()
-
-
-def _logs(tmp_path: Path) -> Path:
-    directory = tmp_path / "decision-worker"
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory

@@ -91,6 +91,7 @@ class ServiceGroup:
 
     def __init__(self, name: str, env: dict[str, str], log_dir: Path, instances: int = 1, *, nice: int = 0) -> None:
         self.name = name
+        log_dir.mkdir(parents=True, exist_ok=True)
         self.instances = [ServiceProcess(name, env, log_dir, n + 1, nice=nice) for n in range(instances)]
 
     @property
