@@ -174,7 +174,7 @@ class CommonConfig:
     relay_poll_seconds: float
     consumer_max_attempts: int
     cors_allowed_origins: tuple[str, ...] = ()
-    # Peers whose X-Forwarded-For is believed (services/common/http.client_address); empty: none.
+    # Peers whose X-Forwarded-For is believed (services/common/http/addresses.py); empty: none.
     trusted_proxies: tuple[IPNetwork, ...] = ()
     # Retention (services/common/retention.py): inbox rows older than this are deleted.
     inbox_retention_days: int = INBOX_RETENTION_DEFAULT_DAYS

@@ -3,7 +3,7 @@
 Driver errors (asyncpg, aiokafka) are translated at the boundary with
 ``raise X(...) from e`` so the rest of the code reasons about *what* went wrong,
 not *which library* noticed it. Views map :class:`DomainError` subclasses to
-HTTP responses in one place (``services.common.http``).
+HTTP responses in one place (``services.common.http.middleware``).
 """
 
 from __future__ import annotations

@@ -17,13 +17,15 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from services.common.consumer import ConsumerLoop
+from services.common.config import CommonConfig
+from services.common.consumer import ConsumerLoop, EventHandler
 from services.common.db import close_pool, create_pool, ping
-from services.common.http import LIVENESS, METRICS, READINESS, SESSIONS, SUSPENSIONS
+from services.common.http.appkeys import LIVENESS, METRICS, READINESS, SESSIONS, SUSPENSIONS
 from services.common.kafka import make_producer
 from services.common.outbox import OutboxRelay
 from services.common.sampling import QuerySampler
-from services.common.topics import TopicNames
+from services.common.sessions import AccountsHandler, RoleHook
+from services.common.topics import FORUM_ACCOUNTS, TopicNames
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,7 @@ POOL = web.AppKey("pool", asyncpg.Pool)
 PRODUCER = web.AppKey("producer", AIOKafkaProducer)
 RELAY = web.AppKey("outbox_relay", OutboxRelay)
 TOPICS = web.AppKey("topic_names", TopicNames)
+ACCOUNTS_CONSUMER = web.AppKey("accounts_consumer", ConsumerLoop)
 
 
 class Stoppable(Protocol):
@@ -184,16 +187,33 @@ class _WithSamplers:
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def consumer_ctx(key: web.AppKey[ConsumerLoop], make_loop: Callable[[web.Application], ConsumerLoop],
-                 task: str = "consumer"):
+def consumer_ctx(key: web.AppKey[ConsumerLoop], common: CommonConfig, *, group: str, topics: list[str],
+                 handler: Callable[[web.Application], EventHandler], batch_size: int = 100, task: str = "consumer"):
+    """One consumer loop of a service (consumer group ``group`` on ``topics``), built once the pool and
+    producer are open, run for the app's lifetime, its metrics and readiness registered.
+
+    ``handler`` builds the service's handler from the app (handlers.py); everything else a loop needs
+    comes from the common config, so every service's consumers are built the same way.
+    """
+
     def make(app: web.Application) -> ConsumerLoop:
-        loop = make_loop(app)
+        loop = ConsumerLoop(name=group, pool=app[POOL], bootstrap_servers=common.kafka_bootstrap_servers,
+                            topic_names=app[TOPICS], topics=topics, handler=handler(app), producer=app[PRODUCER],
+                            max_attempts=common.consumer_max_attempts, batch_size=batch_size)
         app[key] = loop
         app[METRICS].registry.register(_ConsumerCollector(loop))
         app[READINESS][f"consumer:{loop.name}"] = _connected(loop)
         return loop
 
     return background_ctx(task, make)
+
+
+def accounts_consumer_ctx(service: str, common: CommonConfig, on_role_changed: RoleHook | None = None):
+    """``forum.accounts`` (ended sessions, role changes; services/common/sessions.py) on every instance of a
+    service that checks tokens but does not issue them, with the service's own reaction to a role change."""
+    return consumer_ctx(ACCOUNTS_CONSUMER, common, group=f"{service}-accounts", topics=[FORUM_ACCOUNTS],
+                        handler=lambda _app: AccountsHandler(on_role_changed=on_role_changed),
+                        task="accounts-consumer")
 
 
 def _connected(loop: ConsumerLoop):

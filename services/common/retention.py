@@ -104,7 +104,7 @@ def retention_ctx(common, *purges: Purge):
 
     ``common`` is the service's ``CommonConfig`` (``RETENTION_INTERVAL_SECONDS``, ``RETENTION_BATCH_SIZE``).
     """
-    from services.common.http import METRICS
+    from services.common.http.appkeys import METRICS
     from services.common.resources import POOL, background_ctx
 
     def make(app) -> RetentionJob:

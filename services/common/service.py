@@ -1,4 +1,5 @@
-"""Entry-point helper: config from the environment, migrations, then serve until SIGTERM."""
+"""What every service shares around its ``create_app``: the app skeleton it starts from, and the entry
+point (config from the environment, migrations, then serve until SIGTERM)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,27 @@ import asyncpg
 from aiohttp import web
 
 from services.common.errors import ConfigError, InfrastructureError
+from services.common.http.app import new_app
 from services.common.logs import configure_logging
 from services.common.migrations import apply_migrations
+from services.common.resources import TOPICS
+from services.common.tokens import TokenVerifier
+from services.common.topics import TopicNames
+
+
+def service_app(name: str, config: Any, config_key: web.AppKey, directory: Path) -> web.Application:
+    """The first lines of every ``create_app``: Haven's middlewares and operational routes, the token
+    verifier, CORS, the service's ``openapi.yaml`` (in ``directory``), its config and its topic names.
+
+    ``config`` is the service's config dataclass; its ``common`` field holds what all services share.
+    """
+    common = config.common
+    app = new_app(service=name, openapi=directory / "openapi.yaml",
+                  verifier=TokenVerifier.from_file(common.token_public_key_file),
+                  cors_origins=common.cors_allowed_origins)
+    app[config_key] = config
+    app[TOPICS] = TopicNames(common.topic_prefix)
+    return app
 
 
 async def migrate(dsn: str, schema: str, directory: Path) -> list[int]:

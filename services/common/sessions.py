@@ -14,7 +14,7 @@ Forum writes the rows (``services/common/sql/003``) in the request's transaction
 ``session.revoked`` / ``role.changed`` on ``forum.accounts`` through its outbox; moderation and
 notifications apply them with :class:`AccountsHandler` (idempotent inbox consumers, so exactly
 once). Every instance re-reads the rows every :data:`REFRESH_SECONDS` into memory, and
-:func:`services.common.http.authenticate` refuses the tokens they cover with 401: no query per
+:func:`services.common.http.auth.authenticate` refuses the tokens they cover with 401: no query per
 request. Revocations older than :attr:`Sessions.WINDOW_SECONDS` (the longest access-token life
 plus a margin) cover no live token and are not read.
 """

@@ -11,7 +11,7 @@ written in the same transaction as the effect that learns of it:
 
 Every instance re-reads the rows still in force every
 :data:`REFRESH_SECONDS` (a primary-key-sized table; the read is one indexed
-range scan) into memory, and :func:`services.common.http.authenticate`
+range scan) into memory, and :func:`services.common.http.auth.authenticate`
 refuses a suspended account's tokens with 403 before any view runs. So a
 suspension bites on every instance of every service within the event's
 propagation time plus one refresh (about a second), while a request costs

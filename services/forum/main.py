@@ -21,12 +21,13 @@ from aiohttp import web
 from services.common.consumer import ConsumerLoop
 from services.common.envelope import Event
 from services.common.errors import ConfigError
-from services.common.http import TRUSTED_PROXIES, VERIFIER, new_app
+from services.common.service import service_app
+from services.common.http.appkeys import TRUSTED_PROXIES, VERIFIER
 from services.common.ratelimit import LoginGuard, RateLimiter
-from services.common.resources import POOL, PRODUCER, TOPICS, background_ctx, consumer_ctx, pool_ctx, producer_ctx, relay_ctx
+from services.common.resources import POOL, background_ctx, consumer_ctx, pool_ctx, producer_ctx, relay_ctx
 from services.common.retention import Purge, retention_ctx
-from services.common.tokens import TokenSigner, TokenVerifier
-from services.common.topics import MODERATION_ACTIONS, MODERATION_DECISIONS, TopicNames
+from services.common.tokens import TokenSigner
+from services.common.topics import MODERATION_ACTIONS, MODERATION_DECISIONS
 from services.forum.appkeys import CONFIG, LIMITS, SIGNER, STORE, Limits
 from services.forum.config import SCHEMA, ForumConfig
 from services.forum.queries import REFRESH_TOKEN_RETENTION
@@ -83,11 +84,7 @@ class PendingSweeper:
 
 def create_app(config: ForumConfig) -> web.Application:
     common = config.common
-    app = new_app(service="forum", openapi=HERE / "openapi.yaml",
-                  verifier=TokenVerifier.from_file(common.token_public_key_file),
-                  cors_origins=common.cors_allowed_origins)
-    app[CONFIG] = config
-    app[TOPICS] = TopicNames(common.topic_prefix)
+    app = service_app("forum", config, CONFIG, HERE)
     app[SIGNER] = TokenSigner.from_file(config.token_private_key_file, config.access_token_ttl_seconds)
     if app[SIGNER].key_id not in app[VERIFIER].key_ids:
         raise ConfigError("TOKEN_PRIVATE_KEY_FILE's public key is not in TOKEN_PUBLIC_KEY_FILE: during a key "
@@ -106,10 +103,8 @@ def create_app(config: ForumConfig) -> web.Application:
         store_ctx(config),
         producer_ctx(common.kafka_bootstrap_servers, f"{common.topic_prefix}forum"),
         relay_ctx(common.database_url, SCHEMA, common.relay_poll_seconds),
-        consumer_ctx(DECISIONS_CONSUMER, lambda app: ConsumerLoop(
-            name="forum-decisions", pool=app[POOL], bootstrap_servers=common.kafka_bootstrap_servers,
-            topic_names=app[TOPICS], topics=[MODERATION_DECISIONS, MODERATION_ACTIONS], handler=ModerationHandler(),
-            producer=app[PRODUCER], max_attempts=common.consumer_max_attempts)),
+        consumer_ctx(DECISIONS_CONSUMER, common, group="forum-decisions",
+                     topics=[MODERATION_DECISIONS, MODERATION_ACTIONS], handler=lambda app: ModerationHandler()),
         background_ctx("pending-sweeper", lambda app: PendingSweeper(app[STORE], config.pending_sweep_seconds)),
         retention_ctx(common, Purge("refresh_tokens", REFRESH_TOKEN_RETENTION,
                                     timedelta(days=config.refresh_token_retention_days))),

@@ -81,7 +81,7 @@ class ForumStore:
         stored = row["password_hash"] if row and row["deleted_at"] is None else self._dummy_hash
         if not await self._verify(stored, password) or row is None or row["deleted_at"] is not None:
             raise Unauthorized("wrong handle or password")
-        # A suspended account may still sign in: its tokens only read (services/common/http.authenticate).
+        # A suspended account may still sign in: its tokens only read (services/common/http/auth.py).
         if self._hasher.check_needs_rehash(stored):
             new_hash = await asyncio.get_running_loop().run_in_executor(None, self._hasher.hash, password)
             async with transaction(self._pool) as conn:
@@ -141,7 +141,7 @@ class ForumStore:
                                            at + self._refresh_ttl, sid)
         if row is None or row["deleted_at"] is not None:
             raise Unauthorized("invalid or expired refresh token")
-        # A suspended account may still refresh: its tokens only read (services/common/http.authenticate).
+        # A suspended account may still refresh: its tokens only read (services/common/http/auth.py).
         return public_user(row), str(sid), new_token
 
     async def end_session(self, principal: Principal | None, refresh_token: str | None,

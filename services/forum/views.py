@@ -1,7 +1,7 @@
 """forum's HTTP views: parse and check input, call the store, shape JSON.
 
 Views never touch asyncpg; domain errors raised here or in the store become
-JSON errors in ``services.common.http.error_middleware``.
+JSON errors in ``services.common.http.middleware.error_middleware``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,10 @@ from typing import Any
 from aiohttp import web
 
 from services.common.errors import AccountSuspended, Unauthorized, ValidationError
-from services.common.http import SESSIONS, authenticate, client_address, read_json, text_field, uuid_param
+from services.common.http.addresses import client_address
+from services.common.http.appkeys import SESSIONS
+from services.common.http.auth import authenticate
+from services.common.http.body import read_json, text_field, uuid_param
 from services.common.logs import trace_id_var
 from services.common.tokens import Principal
 from services.forum.appkeys import CONFIG, LIMITS, SIGNER, STORE

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncpg
 
 from services.common.envelope import Event
-from services.common.sessions import AccountsHandler
 from services.common.tokens import Principal
 from services.moderation import audit
 
@@ -17,6 +16,3 @@ async def audit_role_change(conn: asyncpg.Connection, event: Event) -> None:
                        subject=f"user:{data['user_id']}", before={"role": data["previous_role"]},
                        after={"role": data["role"]})
 
-
-def accounts_handler() -> AccountsHandler:
-    return AccountsHandler(on_role_changed=audit_role_change)

@@ -24,12 +24,10 @@ from pathlib import Path
 
 from aiohttp import web
 
-from services.common.consumer import ConsumerLoop
-from services.common.http import new_app
+from services.common.service import service_app
 from services.common.resources import (
+    accounts_consumer_ctx,
     POOL,
-    PRODUCER,
-    TOPICS,
     background_ctx,
     consumer_ctx,
     pool_ctx,
@@ -37,19 +35,9 @@ from services.common.resources import (
     relay_ctx,
 )
 from services.common.retention import retention_ctx
-from services.common.tokens import TokenVerifier
-from services.common.topics import FORUM_ACCOUNTS, FORUM_POSTS, FORUM_REPORTS, TopicNames
-from services.moderation.accounts import accounts_handler
-from services.moderation.appkeys import (
-    CONFIG,
-    CRISIS_CONSUMER,
-    DESK,
-    LEARNED,
-    POSTS_CONSUMER,
-    QUEUE,
-    REPAGER,
-    SCORER,
-)
+from services.common.topics import FORUM_POSTS, FORUM_REPORTS
+from services.moderation.accounts import audit_role_change
+from services.moderation.appkeys import CONFIG, CRISIS_CONSUMER, DESK, LEARNED, POSTS_CONSUMER, QUEUE, REPAGER, SCORER
 from services.moderation.config import SCHEMA, ModerationConfig
 from services.moderation.detectors.learned import LearnedScorer
 from services.moderation.detectors.toxicity import ToxicityScorer
@@ -64,16 +52,11 @@ from services.moderation.worker import Detectors, PostHandler
 
 HERE = Path(__file__).parent
 MIGRATIONS = HERE / "migrations"
-ACCOUNTS_CONSUMER = web.AppKey("accounts_consumer", ConsumerLoop)
 
 
 def create_app(config: ModerationConfig) -> web.Application:
     common = config.common
-    app = new_app(service="moderation", openapi=HERE / "openapi.yaml",
-                  verifier=TokenVerifier.from_file(common.token_public_key_file),
-                  cors_origins=common.cors_allowed_origins)
-    app[CONFIG] = config
-    app[TOPICS] = TopicNames(common.topic_prefix)
+    app = service_app("moderation", config, CONFIG, HERE)
     screens, decides = "crisis" in config.consumers, "decisions" in config.consumers
     app.cleanup_ctx.extend([
         learned_ctx(config),
@@ -83,25 +66,17 @@ def create_app(config: ModerationConfig) -> web.Application:
         store_ctx(config),
         producer_ctx(common.kafka_bootstrap_servers, f"{common.topic_prefix}moderation"),
         relay_ctx(common.database_url, SCHEMA, common.relay_poll_seconds),
-        *([consumer_ctx(CRISIS_CONSUMER, lambda app: ConsumerLoop(
-            name=CRISIS_SCREEN, pool=app[POOL], bootstrap_servers=common.kafka_bootstrap_servers,
-            topic_names=app[TOPICS], topics=[FORUM_POSTS],
-            handler=CrisisScreen(Detectors(None, app[LEARNED]), app[POLICIES], config.crisis_repage_seconds,
-                                 pool=app[POOL]),
-            producer=app[PRODUCER], max_attempts=common.consumer_max_attempts,
-            batch_size=config.learned.encoder.batch_size), task="crisis-screen")] if screens else []),
-        *([consumer_ctx(POSTS_CONSUMER, lambda app: ConsumerLoop(
-            name="moderation-posts", pool=app[POOL], bootstrap_servers=common.kafka_bootstrap_servers,
-            topic_names=app[TOPICS], topics=[FORUM_POSTS, FORUM_REPORTS],
-            handler=PostHandler(Detectors(app[SCORER], app[LEARNED]), app[POLICIES], config.crisis_repage_seconds,
-                                config.review, pool=app[POOL], metrics=app[MODERATION_METRICS]),
-            producer=app[PRODUCER], max_attempts=common.consumer_max_attempts,
-            batch_size=config.toxicity.batch_size))] if decides else []),
-        # Ended sessions and role changes (services/common/sessions.py): every instance, whatever it screens.
-        consumer_ctx(ACCOUNTS_CONSUMER, lambda app: ConsumerLoop(
-            name="moderation-accounts", pool=app[POOL], bootstrap_servers=common.kafka_bootstrap_servers,
-            topic_names=app[TOPICS], topics=[FORUM_ACCOUNTS], handler=accounts_handler(), producer=app[PRODUCER],
-            max_attempts=common.consumer_max_attempts), task="accounts-consumer"),
+        *([consumer_ctx(CRISIS_CONSUMER, common, group=CRISIS_SCREEN, topics=[FORUM_POSTS],
+                        handler=lambda app: CrisisScreen(Detectors(None, app[LEARNED]), app[POLICIES],
+                                                         config.crisis_repage_seconds, pool=app[POOL]),
+                        batch_size=config.learned.encoder.batch_size, task="crisis-screen")] if screens else []),
+        *([consumer_ctx(POSTS_CONSUMER, common, group="moderation-posts", topics=[FORUM_POSTS, FORUM_REPORTS],
+                        handler=lambda app: PostHandler(Detectors(app[SCORER], app[LEARNED]), app[POLICIES],
+                                                        config.crisis_repage_seconds, config.review, pool=app[POOL],
+                                                        metrics=app[MODERATION_METRICS]),
+                        batch_size=config.toxicity.batch_size)] if decides else []),
+        # Ended sessions and role changes: every instance, whatever it screens; role changes are audited.
+        accounts_consumer_ctx("moderation", common, on_role_changed=audit_role_change),
         background_ctx("repager", lambda app: _repager(app, config)),
         background_ctx("policy-reloader", lambda app: PolicyReloader(app[POOL], app[POLICIES],
                                                                      config.policy_reload_seconds)),

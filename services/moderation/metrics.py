@@ -30,7 +30,7 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
 from services.common.envelope import CRISIS_LEVELS
-from services.common.http import METRICS
+from services.common.http.appkeys import METRICS
 from services.common.resources import POOL, background_ctx
 from services.common.sampling import QuerySampler
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.common.errors import ValidationError
-from services.common.http import authenticate, read_json, text_field, uuid_param
+from services.common.http.auth import authenticate
+from services.common.http.body import read_json, text_field, uuid_param
 from services.common.logs import trace_id_var
 from services.moderation.appkeys import DESK, QUEUE
 from services.moderation.review import ActionRequest

@@ -12,7 +12,6 @@ import uuid
 import asyncpg
 
 from services.common.envelope import Event
-from services.common.sessions import AccountsHandler
 from services.notifications import queries as q
 
 ROTA_ROLE = "crisis_staff"
@@ -24,6 +23,3 @@ async def follow_role_change(conn: asyncpg.Connection, event: Event) -> None:
     if role != ROTA_ROLE:
         await conn.execute(q.LEAVE_ROTA, user_id)
 
-
-def accounts_handler() -> AccountsHandler:
-    return AccountsHandler(on_role_changed=follow_role_change)

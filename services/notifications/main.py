@@ -16,29 +16,17 @@ from pathlib import Path
 
 from aiohttp import web
 
-from services.common.consumer import ConsumerLoop
-from services.common.http import new_app
-from services.common.resources import (
-    POOL,
-    PRODUCER,
-    TOPICS,
-    background_ctx,
-    consumer_ctx,
-    pool_ctx,
-    producer_ctx,
-)
+from services.common.service import service_app
+from services.common.resources import accounts_consumer_ctx, POOL, background_ctx, consumer_ctx, pool_ctx, producer_ctx
 from services.common.retention import Purge, retention_ctx
-from services.common.tokens import TokenVerifier
 from services.common.topics import (
-    FORUM_ACCOUNTS,
     FORUM_ACTIVITY,
     FORUM_REPORTS,
     MODERATION_ACTIONS,
     MODERATION_DECISIONS,
     MODERATION_ESCALATIONS,
-    TopicNames,
 )
-from services.notifications.accounts import accounts_handler
+from services.notifications.accounts import follow_role_change
 from services.notifications.appkeys import BROADCASTER, CONFIG, DELIVERY, EVENTS_CONSUMER, STORE, WEBHOOKS
 from services.notifications.config import SCHEMA, NotificationsConfig
 from services.notifications.delivery import DeliveryWorker
@@ -50,32 +38,22 @@ from services.notifications.webhook_targets import WebhookTargets
 
 HERE = Path(__file__).parent
 MIGRATIONS = HERE / "migrations"
-ACCOUNTS_CONSUMER = web.AppKey("accounts_consumer", ConsumerLoop)
 
 
 def create_app(config: NotificationsConfig) -> web.Application:
     common = config.common
-    app = new_app(service="notifications", openapi=HERE / "openapi.yaml",
-                  verifier=TokenVerifier.from_file(common.token_public_key_file),
-                  cors_origins=common.cors_allowed_origins)
-    app[CONFIG] = config
-    app[TOPICS] = TopicNames(common.topic_prefix)
+    app = service_app("notifications", config, CONFIG, HERE)
     app.cleanup_ctx.extend([
         pool_ctx(common.database_url, SCHEMA, common.db_pool_min, common.db_pool_max),
         stores_ctx(),
         broadcaster_ctx(common.database_url),
         producer_ctx(common.kafka_bootstrap_servers, f"{common.topic_prefix}notifications"),
-        consumer_ctx(EVENTS_CONSUMER, lambda app: ConsumerLoop(
-            name="notifications-events", pool=app[POOL], bootstrap_servers=common.kafka_bootstrap_servers,
-            topic_names=app[TOPICS],
-            topics=[MODERATION_DECISIONS, MODERATION_ESCALATIONS, MODERATION_ACTIONS, FORUM_ACTIVITY, FORUM_REPORTS],
-            handler=NotificationHandler(config.crisis_resources, config.delivery), producer=app[PRODUCER],
-            max_attempts=common.consumer_max_attempts)),
-        # Ended sessions and role changes (services/common/sessions.py); paging follows the role.
-        consumer_ctx(ACCOUNTS_CONSUMER, lambda app: ConsumerLoop(
-            name="notifications-accounts", pool=app[POOL], bootstrap_servers=common.kafka_bootstrap_servers,
-            topic_names=app[TOPICS], topics=[FORUM_ACCOUNTS], handler=accounts_handler(), producer=app[PRODUCER],
-            max_attempts=common.consumer_max_attempts), task="accounts-consumer"),
+        consumer_ctx(EVENTS_CONSUMER, common, group="notifications-events",
+                     topics=[MODERATION_DECISIONS, MODERATION_ESCALATIONS, MODERATION_ACTIONS, FORUM_ACTIVITY,
+                             FORUM_REPORTS],
+                     handler=lambda app: NotificationHandler(config.crisis_resources, config.delivery)),
+        # Ended sessions and role changes; paging follows the role.
+        accounts_consumer_ctx("notifications", common, on_role_changed=follow_role_change),
         background_ctx("delivery", lambda app: _delivery_worker(app, config)),
         retention_ctx(common, Purge("deliveries", DELIVERY_RETENTION, timedelta(days=config.delivery_retention_days))),
     ])

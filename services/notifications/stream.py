@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 from aiohttp_sse import sse_response
 
-from services.common.http import SESSIONS
+from services.common.http.appkeys import SESSIONS
 from services.common.listen import listen_forever
 from services.common.tokens import Principal
 

@@ -8,7 +8,8 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from services.common.errors import ValidationError
-from services.common.http import authenticate, read_json, uuid_param
+from services.common.http.auth import authenticate
+from services.common.http.body import read_json, uuid_param
 from services.common.tokens import ROLES
 from services.notifications.appkeys import BROADCASTER, CONFIG, STORE, WEBHOOKS
 from services.notifications.stream import serve_stream

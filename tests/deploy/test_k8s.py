@@ -17,7 +17,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from services.common.http import new_app
+from services.common.http.app import new_app
 from services.common.tokens import TokenVerifier, generate_keypair
 from services.common.topics import FORUM_POSTS, partitions
 from tests.deploy.inventory import (

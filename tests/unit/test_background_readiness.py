@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from services.common.http import new_app
+from services.common.http.app import new_app
 from services.common.resources import background_ctx
 from services.common.tokens import TokenVerifier
 from tests.support.waiting import eventually

@@ -14,7 +14,7 @@ import pytest
 from services.common import ratelimit
 from services.common.config import CommonConfig, EnvReader, parse_networks
 from services.common.errors import ConfigError, RateLimited
-from services.common.http import resolve_client_address
+from services.common.http.addresses import resolve_client_address
 from services.common.ratelimit import LoginGuard
 
 # --- TRUSTED_PROXIES -----------------------------------------------------------------

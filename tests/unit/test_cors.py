@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from services.common.config import EnvReader
 from services.common.errors import ConfigError
-from services.common.http import new_app
+from services.common.http.app import new_app
 from services.common.tokens import TokenVerifier, generate_keypair
 
 WEB = "http://127.0.0.1:8000"

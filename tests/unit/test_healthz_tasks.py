@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from services.common.http import new_app
+from services.common.http.app import new_app
 from services.common.resources import background_ctx
 from services.common.tokens import TokenVerifier
 from tests.support.waiting import eventually
@@ -53,7 +53,7 @@ async def test_healthz_ignores_dependencies_that_are_only_unready(aiohttp_client
         return False
 
     async def add_check(app):
-        from services.common.http import READINESS
+        from services.common.http.appkeys import READINESS
         app[READINESS]["postgres"] = down
         yield
 

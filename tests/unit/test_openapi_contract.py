@@ -17,7 +17,7 @@ import pytest
 import yaml
 from aiohttp import web
 
-from services.common.http import OPENAPI_PATH
+from services.common.http.appkeys import OPENAPI_PATH
 from services.common.tokens import generate_keypair
 from services.forum import main as forum_main
 from services.forum.config import ForumConfig

@@ -17,7 +17,9 @@ from aiohttp.test_utils import make_mocked_request
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.common.errors import AccountSuspended, Forbidden, Unauthorized
-from services.common.http import SESSIONS, SUSPENSIONS, authenticate, new_app
+from services.common.http.app import new_app
+from services.common.http.appkeys import SESSIONS, SUSPENSIONS
+from services.common.http.auth import authenticate
 from services.common.sessions import Sessions
 from services.common.tokens import Principal, TokenSigner, TokenVerifier
 
