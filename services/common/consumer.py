@@ -29,12 +29,13 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import asyncpg
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import IllegalStateError, KafkaError
 
+from services.common.backoff import Backoff
 from services.common.db import CONNECTION_ERRORS
 from services.common.envelope import Event, utc_now_iso
 from services.common.errors import EventError, InfrastructureError
@@ -93,11 +94,26 @@ class ConsumerStats:
     duplicates: int = 0
     dead_lettered: int = 0
     retries: int = 0
-    reconnects: int = 0
-    outcomes: dict[str, int] = field(default_factory=dict)
     # (logical topic, partition) ⇒ records on the broker not yet fetched by this member; measured
     # at most once a second while connected, emptied on disconnect (read by /metrics, see lag()).
     lag: dict[tuple[str, int], int] = field(default_factory=dict)
+
+
+class _Item(NamedTuple):
+    """One fetched record, in batch order, with what it decodes to (an event, or poison)."""
+
+    tp: TopicPartition
+    record: ConsumerRecord
+    decoded: Event | EventError
+
+
+@dataclass(frozen=True)
+class _Together:
+    """What the batch transaction did: records ``0..done-1`` are committed (it only takes clean batches, so
+    event *i* is record *i*); ``failure`` is record ``done``'s error when one failed (its first attempt)."""
+
+    done: int = 0
+    failure: BaseException | None = None
 
 
 class _Stopping(Exception):
@@ -140,28 +156,25 @@ class ConsumerLoop:
         return dict(self.stats.lag)
 
     async def run(self) -> None:
-        backoff = 0.2
+        backoff = Backoff(0.2, 5.0)
         while self._running:
             consumer = make_consumer(self._bootstrap, self._names.name(self.name), [self._names.name(t) for t in self._topics])
             try:
                 await consumer.start()
                 self.connected.set()
-                backoff = 0.2
+                backoff.reset()
                 while self._running:
                     batch = await consumer.getmany(timeout_ms=300, max_records=self._batch_size)
                     await self._measure_lag(consumer)
                     if batch:
                         await self._process_batch(consumer, batch)
-            except (KafkaError, OSError) as e:
-                self.stats.reconnects += 1
-                log.warning("consumer %s lost Kafka (%s); reconnecting in %.1fs", self.name, e.__class__.__name__, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-            except Exception:  # noqa: BLE001 - the loop must outlive any bug; uncommitted records come again
-                self.stats.reconnects += 1
-                log.exception("consumer %s failed unexpectedly; restarting in %.1fs", self.name, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+            except Exception as e:  # noqa: BLE001 - the loop must outlive any bug; uncommitted records come again
+                delay = backoff.next()
+                if isinstance(e, (KafkaError, OSError)):
+                    log.warning("consumer %s lost Kafka (%s); reconnecting in %.1fs", self.name, e.__class__.__name__, delay)
+                else:
+                    log.exception("consumer %s failed unexpectedly; restarting in %.1fs", self.name, delay)
+                await asyncio.sleep(delay)
             finally:
                 self.connected.clear()
                 self.stats.lag = {}
@@ -191,55 +204,52 @@ class ConsumerLoop:
         self.stats.lag = lag
 
     async def _process_batch(self, consumer, batch: dict[TopicPartition, list[ConsumerRecord]]) -> None:
-        decoded: dict[int, Event | EventError] = {}
-        for records in batch.values():
-            for record in records:
-                decoded[id(record)] = _decode(record)
-        events = [e for e in decoded.values() if isinstance(e, Event)]
+        """Apply a fetched batch in record order, then commit the offsets of what is durable.
+
+        A clean batch (every record decodes, more than one) first goes through :meth:`_apply_together`;
+        whatever it did not finish goes one by one through :meth:`_process`. A stop asked for during a
+        retry leaves that record and the ones after it uncommitted: they come again.
+        """
+        items = [_Item(tp, record, _decode(record)) for tp, records in batch.items() for record in records]
+        events = [item.decoded for item in items if isinstance(item.decoded, Event)]
         if events:
             try:
                 await self._handler.prepare(events)
             except Exception:  # noqa: BLE001 - apply() recomputes whatever prepare could not
                 log.exception("consumer %s: batch preparation failed; applying one by one", self.name)
+        together = _Together()
+        if len(events) > 1 and len(events) == len(items):
+            together = await self._apply_together(events)
         offsets: dict[TopicPartition, int] = {}
-        done, failure = 0, None
-        if len(events) > 1 and len(events) == len(decoded):
-            done, failure = await self._apply_together(events)
         try:
-            position = 0
-            for tp, records in batch.items():
-                for record in records:
-                    if position < done:  # committed by the batch transaction
-                        position += 1
-                        offsets[tp] = record.offset + 1
-                        continue
-                    first_failure, failure = (failure, None) if position == done else (None, failure)
-                    position += 1
-                    await self._process(record, decoded[id(record)], first_failure)
-                    offsets[tp] = record.offset + 1
+            for position, item in enumerate(items):
+                if position >= together.done:
+                    # The fallback, in one place: the event the batch transaction failed on starts the
+                    # one-by-one path with that failure as its first attempt; the ones after it have none.
+                    first_failure = together.failure if position == together.done else None
+                    await self._process(item.record, item.decoded, first_failure)
+                offsets[item.tp] = item.record.offset + 1
         except _Stopping:
             pass
         finally:
             if offsets:
                 await self._commit(consumer, offsets)
 
-    async def _apply_together(self, events: list[Event]) -> tuple[int, BaseException | None]:
+    async def _apply_together(self, events: list[Event]) -> _Together:
         """The fast path: the events of a clean batch in ONE transaction (one inbox statement, one commit).
 
-        Each event's effect runs in its own savepoint; every event's inbox row and effect still commit
-        together, in record order, and the offsets are committed after. When event *k* fails, its savepoint
-        is rolled back, the inbox rows of events *k*.. are removed, events ..*k*-1 commit, and the caller
-        goes on one event at a time from *k* (the failure counting as *k*'s first attempt). Returns how many
-        events are done and the failure, if any. Any other failure commits nothing: ``(0, None)``.
+        Each event's effect runs in its own savepoint, in record order; every inbox row and effect commit
+        together and the offsets after. When event *k* fails, its savepoint is rolled back, the inbox rows
+        of events *k*.. are removed and events 0..*k*-1 commit: ``_Together(k, error)``. Any other failure
+        commits nothing: ``_Together(0, None)``, and the whole batch goes one by one.
         """
-        done, failure, applied = len(events), None, 0
+        applied, failed_at, failure = 0, len(events), None
         try:
             async with self._pool.acquire() as conn:
                 async with conn.transaction():
                     ids = [uuid.UUID(e.id) for e in events]
-                    fresh = {row["event_id"] for row in await conn.fetch(
+                    pending = {row["event_id"] for row in await conn.fetch(
                         _INBOX_INSERT_MANY, self.name, ids, [e.type for e in events])}
-                    pending = set(fresh)
                     for index, (event, event_id) in enumerate(zip(events, ids)):
                         if event_id not in pending:
                             continue  # applied before, or earlier in this batch
@@ -248,7 +258,7 @@ class ConsumerLoop:
                             async with conn.transaction():
                                 await self._handler.apply(conn, event)
                         except Exception as error:  # noqa: BLE001 - handed to the one-by-one path
-                            done, failure = index, error
+                            failed_at, failure = index, error
                             break
                         pending.discard(event_id)
                         applied += 1
@@ -257,26 +267,29 @@ class ConsumerLoop:
         except Exception as error:  # noqa: BLE001 - nothing committed: the one-by-one path does it all
             log.info("consumer %s: batch of %d not applied together (%s); one by one",
                      self.name, len(events), error.__class__.__name__)
-            return 0, None
+            return _Together()
         self.stats.applied += applied
-        self.stats.duplicates += done - applied
-        return done, failure
+        self.stats.duplicates += failed_at - applied
+        return _Together(failed_at, failure)
 
-    async def _process(self, record: ConsumerRecord, event: Event | EventError,
-                       failed: BaseException | None = None) -> None:
-        """Apply one record, retrying as its failures are classified; ``failed``: its first attempt's error."""
+    async def _process(self, record: ConsumerRecord, decoded: Event | EventError,
+                       first_failure: BaseException | None = None) -> None:
+        """Apply one record, retrying as its failures are classified.
+
+        ``first_failure``: its first attempt already failed this way (in the batch transaction).
+        """
+        backoff = Backoff(0.1, 5.0)
         attempts = 0
-        backoff = 0.1
         while True:
             attempts += 1
             try:
-                if failed is not None:
-                    error, failed = failed, None
+                if first_failure is not None:
+                    error, first_failure = first_failure, None
                     raise error
-                if isinstance(event, EventError):
-                    raise event
-                trace_id_var.set(event.trace_id)
-                await self._apply_once(event)
+                if isinstance(decoded, EventError):
+                    raise decoded
+                trace_id_var.set(decoded.trace_id)
+                await self._apply_once(decoded)
                 return
             except Exception as error:  # noqa: BLE001 - classified below, in one place
                 kind = classify_failure(error)
@@ -286,8 +299,7 @@ class ConsumerLoop:
                 if kind is Failure.ERROR:
                     log.warning("consumer %s: attempt %d failed (%s)", self.name, attempts, error.__class__.__name__)
                 self.stats.retries += 1
-                await self._wait(backoff)
-                backoff = min(backoff * 2, 5.0)
+                await self._wait(backoff.next())
 
     async def _apply_once(self, event: Event) -> None:
         try:
@@ -317,14 +329,13 @@ class ConsumerLoop:
             }
         ).encode()
         target = self._names.name(dlq(self._names.logical(record.topic)))
-        backoff = 0.2
+        backoff = Backoff(0.2, 5.0)
         while True:
             try:
                 await self._producer.send_and_wait(target, value=body, key=record.key)
                 break
             except KafkaError:
-                await self._wait(backoff)
-                backoff = min(backoff * 2, 5.0)
+                await self._wait(backoff.next())
         self.stats.dead_lettered += 1
         log.error("consumer %s: event dead-lettered to %s after %d attempt(s): %s",
                   self.name, target, attempts, error.__class__.__name__)

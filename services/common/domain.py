@@ -23,4 +23,7 @@ STAFF_ROLES: tuple[str, ...] = ("moderator", "crisis_staff", "admin")
 MODERATORS: tuple[str, ...] = ("moderator", "admin")
 #: Who works crisis escalations.
 CRISIS_STAFF: tuple[str, ...] = ("crisis_staff", "admin")
+#: The crisis team's own role: crisis notifications address it, and only its holders stay on the paging rota
+#: (an admin may work escalations, but is not paged).
+CRISIS_ROLE: str = "crisis_staff"
 

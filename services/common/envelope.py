@@ -1,4 +1,4 @@
-"""The event envelope of DESIGN.md and validation of every event type's ``data``.
+"""The event envelope (docs/architecture.md, "Topics and the envelope") and validation of every event type's ``data``.
 
 Consumers ignore unknown fields (forward compatibility) and reject an unknown
 *major* version with :class:`UnknownEventVersion`, which the consumer loop
@@ -14,9 +14,10 @@ from typing import Any
 
 import orjson
 
+from services.common.domain import CRISIS_LEVELS
 from services.common.errors import EventError, UnknownEventVersion
 
-STR, INT, NUM, BOOL, LIST, DICT = str, int, (int, float), bool, list, dict
+STR, INT, BOOL, LIST, DICT = str, int, bool, list, dict
 OPTIONAL_STR = (str, type(None))
 
 
@@ -35,7 +36,6 @@ DECISION_OUTCOMES = ("published", "held", "removed")
 ACTIONS = ("approve", "remove", "redact", "dismiss", "warn", "suspend", "escalate", "note", "hide", "outreach",
            "unsuspend")
 ESCALATION_OUTCOMES = ("resources_sent", "contacted", "emergency_services", "false_alarm", "no_contact", "other")
-CRISIS_LEVELS = ("watch", "high", "imminent")
 
 _POST = {"post_id": STR, "thread_id": STR, "community": STR, "author_id": STR, "version": INT, "body": STR}
 
@@ -69,12 +69,12 @@ SCHEMAS: dict[str, EventSchema] = {
     "escalation.acknowledged": EventSchema(1, {"escalation_id": STR, "post_id": STR, "by": STR}),
     "escalation.repaged": EventSchema(1, {"escalation_id": STR, "post_id": STR, "tier": INT}),
     "escalation.resolved": EventSchema(1, {"escalation_id": STR, "post_id": STR, "outcome": STR}),
-    # user_id: the member the action is about (the post's author); optional fields by action:
-    # post_id, post_version, moderator_id, reason, message, until, redacted_body, reporter_ids.
     "reply.published": EventSchema(
         1, {"post_id": STR, "thread_id": STR, "author_id": STR, "thread_author_id": STR}
     ),
     "reaction.added": EventSchema(1, {"post_id": STR, "post_author_id": STR, "user_id": STR, "kind": STR}),
+    # user_id: the member the action is about (the post's author); optional fields by action:
+    # post_id, post_version, moderator_id, reason, message, until, redacted_body, reporter_ids.
     "action.taken": EventSchema(1, {"action_id": STR, "action": STR, "user_id": STR}, {"action": ACTIONS}),
     # forum.accounts (key user id; services/common/sessions.py). session.revoked: data.sids lists the ended
     # sessions (refresh-token families); all: sign out everywhere (tokens without a sid issued before `at`
@@ -83,7 +83,6 @@ SCHEMAS: dict[str, EventSchema] = {
     "role.changed": EventSchema(1, {"user_id": STR, "role": STR, "previous_role": STR, "changed_by": STR,
                                     "at": STR}),
 }
-
 
 
 def utc_now_iso() -> str:

@@ -13,13 +13,15 @@ from collections.abc import Callable
 
 import asyncpg
 
+from services.common.backoff import Backoff
+
 log = logging.getLogger(__name__)
 
 
 async def listen_forever(dsn: str, channel: str, on_payload: Callable[[str], None], *,
                          on_connect: Callable[[], None] | None = None) -> None:
     """Call ``on_payload(payload)`` for every NOTIFY on ``channel``; runs until cancelled."""
-    backoff = 0.5
+    backoff = Backoff(0.5, 10.0)
     while True:
         conn = None
         try:
@@ -27,15 +29,15 @@ async def listen_forever(dsn: str, channel: str, on_payload: Callable[[str], Non
             await conn.add_listener(channel, lambda _conn, _pid, _channel, payload: on_payload(payload))
             if on_connect is not None:
                 on_connect()
-            backoff = 0.5
+            backoff.reset()
             while not conn.is_closed():
                 await asyncio.sleep(2)
         except asyncio.CancelledError:
             raise
         except Exception as e:  # noqa: BLE001 - keep listening; callers poll as a fallback
-            log.warning("LISTEN %s lost (%s); reconnecting in %.1fs", channel, e.__class__.__name__, backoff)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 10.0)
+            delay = backoff.next()
+            log.warning("LISTEN %s lost (%s); reconnecting in %.1fs", channel, e.__class__.__name__, delay)
+            await asyncio.sleep(delay)
         finally:
             if conn is not None and not conn.is_closed():
                 await asyncio.shield(conn.close(timeout=2))

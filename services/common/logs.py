@@ -52,7 +52,7 @@ def scrub_addresses(text: str) -> str:
 class AddressScrubbingJsonFormatter(JsonFormatter):
     """JSON lines in which no IP address survives: message, exception, stack and extra fields alike.
 
-    Client addresses must never reach a log (DESIGN.md, privacy), and aiohttp writes the peer's in
+    Client addresses must never reach a log (docs/security.md, privacy), and aiohttp writes the peer's in
     "Error handling request from <peer>", asyncio (debug) in every socket it describes. Scrubbing the
     finished line catches them wherever they come from; infrastructure addresses go too (name hosts).
     """

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
+from services.common.backoff import Backoff
 from services.common.db import CONNECTION_ERRORS
 from services.common.envelope import Event
 from services.common.errors import InfrastructureError
@@ -44,7 +45,6 @@ from services.common.listen import listen_forever
 from services.common.topics import TopicNames
 
 log = logging.getLogger(__name__)
-
 
 
 def notify_channel(schema: str) -> str:
@@ -79,7 +79,6 @@ async def enqueue(conn: asyncpg.Connection, topic: str, event: Event) -> None:
 @dataclass
 class RelayStats:
     published: int = 0
-    batches: int = 0
     failures: int = 0
 
 
@@ -126,18 +125,18 @@ class OutboxRelay:
             listen_forever(self._dsn, notify_channel(self._schema), lambda _payload: self._wakeup.set()),
             name=f"outbox-listen-{self._schema}",
         )
-        backoff = 0.2
+        backoff = Backoff(0.2, 5.0)
         try:
             while self._running:
                 self._wakeup.clear()  # a NOTIFY during this batch sets it again: not lost
                 try:
                     sent = await self.publish_batch()
-                    backoff = 0.2
+                    backoff.reset()
                 except InfrastructureError:
                     self.stats.failures += 1
-                    log.warning("outbox relay cannot publish; retrying in %.1fs", backoff)
-                    await self._sleep(backoff)
-                    backoff = min(backoff * 2, 5.0)
+                    delay = backoff.next()
+                    log.warning("outbox relay cannot publish; retrying in %.1fs", delay)
+                    await self._sleep(delay)
                     continue
                 if sent == self._batch_size:
                     continue  # more may be waiting: no sleep
@@ -164,7 +163,6 @@ class OutboxRelay:
         except CONNECTION_ERRORS as e:
             raise InfrastructureError("outbox relay lost PostgreSQL") from e
         self.stats.published += len(rows)
-        self.stats.batches += 1
         return len(rows)
 
     async def _send_all(self, rows: list[asyncpg.Record]) -> None:

@@ -1,7 +1,7 @@
 """In-memory sliding-window rate limiter.
 
 Keys may be client IP addresses: they live only here, in memory, for the
-length of a window, and never reach a table or a log (DESIGN.md, privacy).
+length of a window, and never reach a table or a log (docs/security.md, privacy).
 One limiter per app instance (no process globals); a multi-instance
 deployment limits per instance, which is the documented trade-off.
 """

@@ -17,6 +17,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from services.common.backoff import Backoff
 from services.common.config import CommonConfig
 from services.common.consumer import ConsumerLoop, EventHandler
 from services.common.db import close_pool, create_pool, ping
@@ -31,7 +32,6 @@ log = logging.getLogger(__name__)
 
 POOL = web.AppKey("pool", asyncpg.Pool)
 PRODUCER = web.AppKey("producer", AIOKafkaProducer)
-RELAY = web.AppKey("outbox_relay", OutboxRelay)
 TOPICS = web.AppKey("topic_names", TopicNames)
 ACCOUNTS_CONSUMER = web.AppKey("accounts_consumer", ConsumerLoop)
 
@@ -89,15 +89,15 @@ def producer_ctx(bootstrap_servers: str, client_id: str):
 
 
 async def _start_producer(producer: AIOKafkaProducer) -> None:
-    backoff = 0.5
+    backoff = Backoff(0.5, 5.0)
     while True:
         try:
             await producer.start()
             return
         except Exception as e:  # noqa: BLE001 - broker not up yet
-            log.warning("Kafka producer cannot connect (%s); retrying in %.1fs", e.__class__.__name__, backoff)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 5.0)
+            delay = backoff.next()
+            log.warning("Kafka producer cannot connect (%s); retrying in %.1fs", e.__class__.__name__, delay)
+            await asyncio.sleep(delay)
 
 
 async def _kafka_ready(producer: AIOKafkaProducer, starter: asyncio.Task) -> bool:
@@ -155,7 +155,6 @@ def relay_ctx(dsn: str, schema: str, poll_seconds: float):
     def make(app: web.Application) -> OutboxRelay:
         relay = OutboxRelay(pool=app[POOL], dsn=dsn, schema=schema, producer=app[PRODUCER], topics=app[TOPICS],
                             poll_seconds=poll_seconds)
-        app[RELAY] = relay
         backlog = QuerySampler(app[POOL], OUTBOX_BACKLOG_QUERY, name=f"outbox-backlog-{schema}")
         app[METRICS].registry.register(_RelayCollector(relay, backlog, schema))
         return _WithSamplers(relay, backlog)

@@ -3,8 +3,9 @@
 One :class:`RetentionJob` per service, given the service's purges: ``(table, SQL, age)``.
 Each SQL is a ``DELETE`` of at most ``$2`` rows older than ``$1`` (an ``interval``), written
 against the service's own schema (the pool's ``search_path``), backed by an index on the age
-column and deleting by ``ctid`` (a TID scan: the rows just picked, not a join over the table), so one batch is a short transaction that locks only the rows it deletes;
-the job repeats a purge while batches come back full, then sleeps ``interval_seconds``.
+column and deleting by ``ctid`` (a TID scan: the rows just picked, not a join over the table), so
+one batch is a short transaction that locks only the rows it deletes; the job repeats a purge while
+batches come back full, then sleeps ``interval_seconds`` (a :class:`~services.common.periodic.PeriodicWorker`).
 Several replicas may run it at once: batches pick rows with ``FOR UPDATE SKIP LOCKED``.
 
 What is deleted is counted in ``haven_retention_deleted_rows_total{table=...}`` and each
@@ -23,6 +24,8 @@ from datetime import timedelta
 import asyncpg
 from prometheus_client import CollectorRegistry, Counter
 
+from services.common.periodic import PeriodicWorker
+
 log = logging.getLogger(__name__)
 
 
@@ -33,18 +36,19 @@ class Purge:
     older_than: timedelta
 
 
-class RetentionJob:
+class RetentionJob(PeriodicWorker):
     """A ``Stoppable`` (``services.common.resources.background_ctx``) that runs the purges periodically."""
+
+    name = "retention"
 
     def __init__(self, pool: asyncpg.Pool, purges: Iterable[Purge | tuple[str, str, timedelta]], *,
                  interval_seconds: float = 3600.0, batch_size: int = 1000, registry: CollectorRegistry | None = None,
                  pause_seconds: float = 0.05) -> None:
+        super().__init__(interval_seconds)
         self._pool = pool
         self.purges = [p if isinstance(p, Purge) else Purge(*p) for p in purges]
-        self._interval = interval_seconds
         self._batch = batch_size
         self._pause = pause_seconds  # between two full batches: leaves room for the service's own work
-        self._stopped = asyncio.Event()
         self.deleted = Counter("haven_retention_deleted_rows", "Rows deleted by the retention job, by table",
                                ["table"], registry=registry)
         self.failures = Counter("haven_retention_failures", "Retention batches that failed, by table",
@@ -53,16 +57,8 @@ class RetentionJob:
             self.deleted.labels(purge.table)
             self.failures.labels(purge.table)
 
-    def stop(self) -> None:
-        self._stopped.set()
-
-    async def run(self) -> None:
-        while not self._stopped.is_set():
-            await self.run_once()
-            try:
-                await asyncio.wait_for(self._stopped.wait(), self._interval)
-            except asyncio.TimeoutError:
-                pass
+    async def tick(self) -> None:
+        await self.run_once()
 
     async def run_once(self) -> dict[str, int]:
         """Every purge until nothing is left past its age (or the job is stopped); returns rows deleted per table."""
@@ -79,14 +75,14 @@ class RetentionJob:
 
     async def _purge(self, purge: Purge) -> int:
         total = 0
-        while not self._stopped.is_set():
+        while not self.stopped:
             try:
                 async with self._pool.acquire() as conn:
                     status = await conn.execute(purge.sql, purge.older_than, self._batch)
             except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
                 self.failures.labels(purge.table).inc()
                 log.warning("retention of %s failed (%s); next run in %.0fs", purge.table, e.__class__.__name__,
-                            self._interval)
+                            self.interval_seconds)
                 break
             deleted = int(status.rsplit(" ", 1)[-1])
             total += deleted

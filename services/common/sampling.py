@@ -23,34 +23,27 @@ from typing import Any
 
 import asyncpg
 
+from services.common.periodic import PeriodicWorker
+
 log = logging.getLogger(__name__)
 
 
-class QuerySampler:
+class QuerySampler(PeriodicWorker):
     """Run ``query`` every ``interval`` seconds on ``pool``; :meth:`rows` is the last result, if fresh."""
 
     def __init__(self, pool: asyncpg.Pool, query: str, *, interval: float = 5.0, timeout: float = 2.0,
                  name: str = "sampler") -> None:
+        super().__init__(interval)
         self._pool = pool
         self._query = query
-        self._interval = interval
         self._timeout = timeout
         self.name = name
         self._rows: Sequence[asyncpg.Record] = ()
         self._sampled_at: float | None = None
-        self._stopped = asyncio.Event()
         self.failures = 0
 
-    def stop(self) -> None:
-        self._stopped.set()
-
-    async def run(self) -> None:
-        while not self._stopped.is_set():
-            await self.sample()
-            try:
-                await asyncio.wait_for(self._stopped.wait(), self._interval)
-            except asyncio.TimeoutError:
-                pass
+    async def tick(self) -> None:
+        await self.sample()
 
     async def sample(self) -> bool:
         """Run the query once; False (and the old rows kept, ageing) when it fails."""
@@ -69,6 +62,6 @@ class QuerySampler:
 
     def rows(self) -> Sequence[Any] | None:
         """The last rows if sampled within ``3 × interval``, else None (export nothing)."""
-        if self._sampled_at is None or time.monotonic() - self._sampled_at > 3 * self._interval:
+        if self._sampled_at is None or time.monotonic() - self._sampled_at > 3 * self.interval_seconds:
             return None
         return self._rows

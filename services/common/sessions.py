@@ -28,10 +28,11 @@ from datetime import datetime
 
 import asyncpg
 
+from services.common.domain import ROLES
 from services.common.envelope import Event
 from services.common.errors import EventError
 from services.common.suspensions import REFRESH_SECONDS, refresh_forever
-from services.common.tokens import ROLES, Principal
+from services.common.tokens import Principal
 
 SESSION_REVOKED = "session.revoked"
 ROLE_CHANGED = "role.changed"

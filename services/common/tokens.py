@@ -32,9 +32,9 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from services.common.domain import ROLES
 from services.common.errors import ConfigError, Unauthorized
 
-ROLES = ("member", "moderator", "crisis_staff", "admin")
 ISSUER = "haven-forum"
 AUDIENCE = "haven"
 

@@ -173,15 +173,8 @@ def _parse_topic(entry: Any, where: str, problems: list[str]) -> TopicSpec | Non
 
 
 def partitions(specs: Iterable[TopicSpec] | None = None) -> dict[str, int]:
-    """Partitions of each topic the services use, DLQs left out (what ``PARTITIONS`` was)."""
+    """Partitions of each topic the services use, DLQs left out."""
     return {s.name: s.partitions for s in (load_topics() if specs is None else specs) if not s.is_dlq}
-
-
-def __getattr__(name: str) -> Any:
-    # ``topics.PARTITIONS`` still works, read from the file when it is asked for (not at import).
-    if name == "PARTITIONS":
-        return partitions()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +35,8 @@ from typing import TypeVar
 import asyncpg
 from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError, RequestTimedOutError
 
+from services.common.backoff import Backoff
+from services.common.cli import exit_status, fail
 from services.common.config import EnvReader
 from services.common.errors import ConfigError, InfrastructureError
 from services.common.migrations import apply_migrations
@@ -172,17 +173,17 @@ async def _migrate_as(conn: asyncpg.Connection, schema: str, directory: Path, ro
 
 async def _until(deadline: float, what: str, attempt: Callable[[], Awaitable[T]], say: Callable[[str], None]) -> T:
     """``attempt()`` until it stops failing to connect, or the deadline passes."""
-    delay = 0.5
+    backoff = Backoff(0.5, 5.0)
     while True:
         try:
             return await attempt()
         except _UNREACHABLE as e:
             error: BaseException = e
+        delay = backoff.next()
         if time.monotonic() + delay > deadline:
             raise InfrastructureError(f"{what} not reachable: {error.__class__.__name__}: {error}") from error
         say(f"waiting for {what} ({error.__class__.__name__})")
         await asyncio.sleep(delay)
-        delay = min(delay * 2, 5.0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -199,18 +200,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = InitConfig.from_env(os.environ, database=not args.skip_database, topics=not args.skip_topics,
                                      roles=not args.skip_roles)
     except ConfigError as e:
-        print(f"init: {e}", file=sys.stderr)
-        return 2
-    try:
-        asyncio.run(run(config, say=say))
-    except ConfigError as e:
-        print(f"init: {e}", file=sys.stderr)
-        return 2
-    except InfrastructureError as e:
-        print(f"init: {e}", file=sys.stderr)
-        return 1
-    say("done")
-    return 0
+        return fail("init", e)
+    status = exit_status("init", lambda: asyncio.run(run(config, say=say)), {InfrastructureError: 1})
+    if status == 0:
+        say("done")
+    return status
 
 
 if __name__ == "__main__":

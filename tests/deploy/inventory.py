@@ -75,11 +75,11 @@ def api_path_prefixes(service: str) -> frozenset[str]:
 
 @cache
 def consumer_names() -> frozenset[str]:
-    """The consumer group names the services run (``ConsumerLoop(name=...)``)."""
+    """The consumer group names the services run (``consumer_ctx(..., group="...")`` in each ``main.py``)."""
     names = set()
     for service in SERVICES:
-        names.update(re.findall(r'name="([a-z-]+)"', (ROOT / "services" / service / "main.py").read_text()))
-    return frozenset(n for n in names if "-" in n)
+        names.update(re.findall(r'group="([a-z-]+)"', (ROOT / "services" / service / "main.py").read_text()))
+    return frozenset(names)
 
 
 @cache

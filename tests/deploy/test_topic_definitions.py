@@ -53,7 +53,6 @@ def test_every_topic_has_production_settings_and_a_dlq() -> None:
 def test_partitions_and_physical_names_keep_their_old_shape() -> None:
     assert partitions() == {"forum.posts": 6, "forum.reports": 3, "forum.activity": 3, "moderation.decisions": 6,
                             "moderation.escalations": 3, "moderation.actions": 3, "forum.accounts": 3}
-    assert topics.PARTITIONS == partitions()
     physical = TopicNames("t1.").all_physical()
     assert physical["t1.forum.posts"] == 6 and physical["t1.forum.posts.dlq"] == 1
     assert len(physical) == 2 * len(CODE_TOPICS)

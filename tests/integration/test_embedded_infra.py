@@ -28,8 +28,6 @@ from services.common.embedded.kafka import (
 from services.common.embedded.postgres import EmbeddedPostgres
 from services.common.errors import ConfigError
 
-pytestmark = pytest.mark.integration
-
 logger = logging.getLogger(__name__)
 
 TOPIC = "embedded-infra-check"

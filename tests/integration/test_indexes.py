@@ -12,7 +12,6 @@ import uuid
 from datetime import timedelta
 
 import asyncpg
-import pytest
 
 from services.common.retention import INBOX_RETENTION
 from services.common.service import migrate
@@ -23,8 +22,6 @@ from services.moderation import queries as moderation_q
 from services.notifications import main as notifications_main
 from services.notifications import queries as notifications_q
 from tests.support.stack import Isolation
-
-pytestmark = pytest.mark.integration
 
 ROWS = 30_000
 

@@ -3,7 +3,6 @@ retries, e-mail over a real SMTP server, preferences and the crisis rota."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 

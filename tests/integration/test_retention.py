@@ -13,7 +13,6 @@ import uuid
 from datetime import timedelta
 
 import asyncpg
-import pytest
 from prometheus_client import CollectorRegistry
 
 from services.common.config import CommonConfig, EnvReader, inbox_retention_minimum_days
@@ -27,8 +26,6 @@ from services.notifications.queries import DELIVERY_RETENTION
 from services.common.topics import load_topics
 from tests.support.stack import Isolation, start_stack
 from tests.support.waiting import eventually
-
-pytestmark = pytest.mark.integration
 
 
 class CountingPool:

@@ -1,15 +1,49 @@
-"""Small helpers both embedded servers share: ports kept across restarts, log tails."""
+"""What both embedded servers share: the context-manager and at-exit lifecycle, ports kept across
+restarts, log tails."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
 import socket
 from collections.abc import Mapping
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 from services.common.errors import ConfigError
+
+
+class LocalServer:
+    """A server process this interpreter started: ``with`` starts and stops it, and a process that forgot
+    ``stop()`` still stops it at exit (a test must not leave a JVM or a postmaster behind)."""
+
+    def start(self, timeout: float) -> None:
+        raise NotImplementedError
+
+    def stop(self, timeout: float) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()  # type: ignore[call-arg] - each server has its own default timeout
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()  # type: ignore[call-arg]
+
+    def _stop_at_exit(self) -> None:
+        self.stop(timeout=10.0)
+
+    def _guard_exit(self) -> None:
+        """Call once the process runs."""
+        atexit.register(self._stop_at_exit)
+
+    def _unguard_exit(self) -> None:
+        """Call once the process is gone."""
+        atexit.unregister(self._stop_at_exit)
 
 
 def load_ports(path: Path) -> dict[str, int]:

@@ -14,7 +14,6 @@ offsets again.
 
 from __future__ import annotations
 
-import atexit
 import base64
 import contextlib
 import fcntl
@@ -31,11 +30,18 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
 import psutil
 
-from services.common.embedded._local import free_ports, load_ports, read_from, require_free_port, save_ports, tail
+from services.common.embedded._local import (
+    LocalServer,
+    free_ports,
+    load_ports,
+    read_from,
+    require_free_port,
+    save_ports,
+    tail,
+)
 from services.common.errors import ConfigError, InfrastructureError
 
 logger = logging.getLogger(__name__)
@@ -201,7 +207,7 @@ def _file_lock(path: Path) -> Iterator[None]:
 
 
 @dataclass
-class EmbeddedKafka:
+class EmbeddedKafka(LocalServer):
     """One KRaft node (broker and controller in one JVM) keeping everything in ``data_dir``.
 
     Port 0 means "pick a free one on first start"; the choice is saved in
@@ -283,18 +289,6 @@ class EmbeddedKafka:
             proc.kill()
             proc.wait()
         self._forget_process()
-
-    def __enter__(self) -> EmbeddedKafka:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # ----------------------------------------------------------------- layout
 
@@ -457,7 +451,7 @@ class EmbeddedKafka:
                 cwd=self.data_dir, start_new_session=True,
             )  # fmt: skip
         self._pid_file.write_text(f"{self._proc.pid}\n")
-        atexit.register(self._stop_at_exit)
+        self._guard_exit()
         logger.info("started Kafka broker pid %d on %s", self._proc.pid, self.bootstrap_servers)
 
     def _jvm_options(self) -> list[str]:
@@ -507,11 +501,7 @@ class EmbeddedKafka:
     def _forget_process(self) -> None:
         self._proc = None
         self._pid_file.unlink(missing_ok=True)
-        atexit.unregister(self._stop_at_exit)
-
-    def _stop_at_exit(self) -> None:
-        """Safety net: a test or script that forgot stop() must not leave a JVM behind."""
-        self.stop(timeout=10.0)
+        self._unguard_exit()
 
 
 _LOG4J2_XML = """\

