@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from services.common.consumer import ConsumerLoop
 from services.common.ratelimit import LoginGuard, RateLimiter
 from services.common.tokens import TokenSigner
 from services.forum.config import ForumConfig
@@ -24,3 +25,4 @@ CONFIG = web.AppKey("config", ForumConfig)
 STORE = web.AppKey("store", ForumStore)
 SIGNER = web.AppKey("signer", TokenSigner)
 LIMITS = web.AppKey("limits", Limits)
+DECISIONS_CONSUMER = web.AppKey("decisions_consumer", ConsumerLoop)

@@ -1,7 +1,7 @@
 """Every SQL statement of the forum service, and nothing else.
 
-Parameterised only. Functions take a connection so the caller decides the
-transaction; the store (``store.py``) composes them.
+Parameterised only. The two fetch helpers take a connection so the caller decides the
+transaction; the store (``store.py``) and the handlers (``handlers.py``) compose them.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ SELECT id, handle, password_hash, role, created_at, suspended_until, deleted_at 
 """
 UPDATE_PASSWORD_HASH = "UPDATE users SET password_hash = $2 WHERE id = $1"
 
-INSERT_REFRESH = "INSERT INTO refresh_tokens (token_hash, user_id, expires_at) VALUES ($1, $2, $3)"
 REVOKE_REFRESH_OF_USER = "UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL"
 # Rotation: the old token is revoked in the same statement that reads it, so it works once.
 CONSUME_REFRESH = """
@@ -101,9 +100,6 @@ LIMIT $3
 
 # --- posts ---------------------------------------------------------------------------
 
-INSERT_POST = """
-INSERT INTO posts (id, thread_id, author_id, is_opening, body) VALUES ($1, $2, $3, $4, $5)
-"""
 INSERT_REVISION = "INSERT INTO post_revisions (post_id, version, body) VALUES ($1, $2, $3)"
 # A new post, its first revision, and the post as POST_BY_ID reads it: one round trip instead of three.
 # (The revision's foreign key is checked at the end of the statement, when the post row exists.)
@@ -177,7 +173,7 @@ FOR UPDATE OF p SKIP LOCKED
 """
 TOUCH_EMITTED = "UPDATE posts SET last_emitted_at = now() WHERE id = $1"
 
-# --- moderation actions -----------------------------------------------------------------
+# --- moderation actions (handlers.py) -----------------------------------------------------
 
 # A moderator's verdict on a version: it records the version judged (reviewed_version), which no
 # automated decision for that version or an older one may override, and lifts a report hide.
@@ -214,6 +210,14 @@ SUSPEND_USER = "UPDATE users SET suspended_until = $2 WHERE id = $1"
 UNSUSPEND_USER = "UPDATE users SET suspended_until = NULL WHERE id = $1 AND suspended_until IS NOT NULL"
 USER_ROLE = "SELECT role FROM users WHERE id = $1"
 WARN_USER = "UPDATE users SET warnings = warnings + 1 WHERE id = $1"
+# A decision that publishes a reply tells the thread's author (handlers.py, reply.published).
+THREAD_AUTHOR_OF_POST = """
+SELECT p.is_opening, p.author_id, p.thread_id, t.author_id AS thread_author_id, c.slug AS community
+FROM posts p JOIN threads t ON t.id = p.thread_id JOIN communities c ON c.id = t.community_id WHERE p.id = $1
+"""
+
+# --- appeals and reactions ----------------------------------------------------------------
+
 INSERT_APPEAL = """
 INSERT INTO appeals (id, post_id, version, author_id, note) VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (post_id, version) DO NOTHING
@@ -226,10 +230,6 @@ ON CONFLICT DO NOTHING
 RETURNING created_at
 """
 REACTION_COUNTS = "SELECT kind, count(*) AS n FROM reactions WHERE post_id = $1 GROUP BY kind"
-THREAD_AUTHOR_OF_POST = """
-SELECT p.is_opening, p.author_id, p.thread_id, t.author_id AS thread_author_id, c.slug AS community
-FROM posts p JOIN threads t ON t.id = p.thread_id JOIN communities c ON c.id = t.community_id WHERE p.id = $1
-"""
 
 # --- reports ----------------------------------------------------------------------------
 

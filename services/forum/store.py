@@ -1,4 +1,4 @@
-"""Forum domain operations: each one a transaction of queries plus its outbox event.
+"""Forum domain operations: each one a transaction of queries (queries.py) plus its outbox event (events.py).
 
 Views call these and never touch asyncpg. Rules of the domain live here and
 surface as :mod:`services.common.errors` domain errors; driver errors are
@@ -9,13 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
-import logging
 import secrets
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
 import asyncpg
 from argon2 import PasswordHasher
@@ -23,35 +19,16 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from services.common import outbox
 from services.common.db import connection, transaction
-from services.common.envelope import DECISION_OUTCOMES, Event
-from services.common.errors import (
-    AccountSuspended,
-    Conflict,
-    EventError,
-    Forbidden,
-    NotFound,
-    Unauthorized,
-    ValidationError,
-)
-from services.common.sessions import record_revoked, record_role, revoked_event, role_event
-from services.common.suspensions import lift_suspension, record_suspension
-from services.common.tokens import ROLES, Principal
+from services.common.domain import ROLES, STAFF_ROLES
+from services.common.errors import AccountSuspended, Conflict, Forbidden, NotFound, Unauthorized, ValidationError
+from services.common.sessions import record_revoked, record_role
+from services.common.tokens import Principal
 from services.common.topics import FORUM_ACCOUNTS, FORUM_ACTIVITY, FORUM_POSTS, FORUM_REPORTS
+from services.forum import events
 from services.forum import queries as q
 
-PRODUCER = "forum"
-log = logging.getLogger(__name__)
-# Roles that may read posts others cannot (held, pending): moderators review them,
-# crisis staff read the post behind an escalation.
-STAFF_ROLES = ("moderator", "admin", "crisis_staff")
 REACTION_KINDS = ("support", "hug", "strength", "same_here")
 REPORT_REASONS = ("harassment", "hate", "sourcing", "privacy", "self_harm", "spam", "misinformation", "other")
-
-
-@dataclass(frozen=True)
-class Session:
-    user: dict[str, Any]
-    refresh_token: str
 
 
 class ForumStore:
@@ -66,8 +43,7 @@ class ForumStore:
     # --- accounts -----------------------------------------------------------
 
     async def create_user(self, handle: str, password: str, role: str = "member", email: str | None = None) -> dict:
-        if role not in ROLES:
-            raise ValidationError(f"role must be one of {', '.join(ROLES)}", field="role")
+        _check_role(role)
         password_hash = await asyncio.get_running_loop().run_in_executor(None, self._hasher.hash, password)
         async with transaction(self._pool) as conn:
             row = await q.fetch_one(conn, q.INSERT_USER, uuid.uuid4(), handle, password_hash, role, email)
@@ -96,10 +72,6 @@ class ForumStore:
                 return False
 
         return await asyncio.get_running_loop().run_in_executor(None, check)
-
-    async def new_refresh_token(self, user_id: str) -> str:
-        """A refresh token in a new session of its own (see :meth:`start_session`)."""
-        return (await self.start_session(user_id))[1]
 
     async def start_session(self, user_id: str) -> tuple[str, str]:
         """A new session (refresh-token family) and its first refresh token: ``(sid, refresh_token)``."""
@@ -176,9 +148,8 @@ class ForumStore:
                 sids.append(uuid.UUID(principal.sid))
             await conn.execute(q.REVOKE_REFRESH_OF_USER, user_id)
             await record_revoked(conn, user_id, sids, at, not_before=at)
-            await outbox.enqueue(conn, FORUM_ACCOUNTS, revoked_event(
-                principal.user_id, [str(s) for s in sids], at, "logout_all", everywhere=True, producer=PRODUCER,
-                trace_id=trace_id))
+            await outbox.enqueue(conn, FORUM_ACCOUNTS, events.session_revoked(
+                principal.user_id, [str(s) for s in sids], at, "logout_all", everywhere=True, trace_id=trace_id))
         return [str(s) for s in sids], at
 
     async def _end_sessions(self, conn: asyncpg.Connection, user_id: str, sids: list[uuid.UUID], at: datetime,
@@ -191,15 +162,14 @@ class ForumStore:
                 ended.append(sid)
         if ended:
             await record_revoked(conn, user_id, ended, at)
-            await outbox.enqueue(conn, FORUM_ACCOUNTS, revoked_event(
-                user_id, [str(s) for s in ended], at, reason, everywhere=False, producer=PRODUCER, trace_id=trace_id))
+            await outbox.enqueue(conn, FORUM_ACCOUNTS, events.session_revoked(
+                user_id, [str(s) for s in ended], at, reason, everywhere=False, trace_id=trace_id))
         return ended
 
     async def change_role(self, admin: Principal, user_id: str, role: str, trace_id: str = "") -> tuple[dict, bool]:
         """An admin sets an account's role: ``(user, changed)``. Tokens with the old role stop working
         everywhere (``role.changed`` on forum.accounts); the forum is never left without an admin."""
-        if role not in ROLES:
-            raise ValidationError(f"role must be one of {', '.join(ROLES)}", field="role")
+        _check_role(role)
         at = datetime.now(timezone.utc)
         async with transaction(self._pool) as conn:
             await conn.execute(q.LOCK_ROLES)
@@ -212,8 +182,8 @@ class ForumStore:
                 raise Conflict("the forum must keep at least one admin: promote another admin first", field="role")
             row = await q.fetch_one(conn, q.SET_ROLE, user["id"], role)
             await record_role(conn, user["id"], role, at)
-            await outbox.enqueue(conn, FORUM_ACCOUNTS, role_event(
-                user_id, role, user["role"], admin.user_id, at, producer=PRODUCER, trace_id=trace_id))
+            await outbox.enqueue(conn, FORUM_ACCOUNTS, events.role_changed(
+                user_id, role, user["role"], admin.user_id, at, trace_id))
         return public_user(row), True
 
     # --- communities and threads -------------------------------------------------
@@ -281,7 +251,7 @@ class ForumStore:
         post = await q.fetch_one(conn, q.INSERT_POST_WITH_REVISION, uuid.uuid4(), thread["id"],
                                  uuid.UUID(author.user_id), opening, body)
         assert post is not None
-        await outbox.enqueue(conn, FORUM_POSTS, post_event("post.created", post, thread, trace_id))
+        await outbox.enqueue(conn, FORUM_POSTS, events.post_created(post, thread, trace_id))
         return post
 
     async def get_post(self, viewer: Principal, post_id: str) -> dict:
@@ -300,7 +270,7 @@ class ForumStore:
             await conn.execute(q.INSERT_REVISION, post["id"], version, body)
             post = await q.fetch_one(conn, q.POST_BY_ID, post["id"])
             thread = await q.fetch_one(conn, q.THREAD_BY_ID, post["thread_id"])
-            await outbox.enqueue(conn, FORUM_POSTS, post_event("post.edited", post, thread, trace_id))
+            await outbox.enqueue(conn, FORUM_POSTS, events.post_edited(post, thread, trace_id))
         return post
 
     async def report_post(self, reporter: Principal, post_id: str, reason: str, note: str | None,
@@ -322,13 +292,8 @@ class ForumStore:
                 if existing is None:  # the conflicting report vanished between the two statements
                     raise Conflict("report could not be recorded; try again")
                 return existing, False
-            event = Event.create(
-                "report.created", key=str(post["id"]), producer=PRODUCER, trace_id=trace_id,
-                data={"report_id": str(report["id"]), "post_id": str(post["id"]), "reporter_id": reporter.user_id,
-                      "reason": reason, "note": note, "post_version": post["version"],
-                      "body_snapshot": post["body"], "reporter_since": reporter_row["created_at"].isoformat()},
-            )
-            await outbox.enqueue(conn, FORUM_REPORTS, event)
+            await outbox.enqueue(conn, FORUM_REPORTS, events.report_created(
+                report, post, reporter.user_id, reporter_row["created_at"], trace_id))
         return report, True
 
     async def _own_post_for_update(self, conn, principal: Principal, post_id: str, not_yours: str) -> dict:
@@ -360,11 +325,7 @@ class ForumStore:
                 raise NotFound("no such post")
             created = await conn.fetchval(q.INSERT_REACTION, post["id"], uuid.UUID(member.user_id), kind)
             if created is not None and str(post["author_id"]) != member.user_id:
-                await outbox.enqueue(conn, FORUM_ACTIVITY, Event.create(
-                    "reaction.added", key=str(post["id"]), producer=PRODUCER, trace_id=trace_id,
-                    data={"post_id": str(post["id"]), "post_author_id": str(post["author_id"]),
-                          "user_id": member.user_id, "kind": kind},
-                ))
+                await outbox.enqueue(conn, FORUM_ACTIVITY, events.reaction_added(post, member.user_id, kind, trace_id))
             counts = {r["kind"]: r["n"] for r in await conn.fetch(q.REACTION_COUNTS, post["id"])}
         return counts, created is not None
 
@@ -378,154 +339,26 @@ class ForumStore:
                                        uuid.UUID(author.user_id), note)
             if appeal is None:
                 raise Conflict("this removal has already been appealed")
-            await outbox.enqueue(conn, FORUM_REPORTS, Event.create(
-                "appeal.created", key=str(post["id"]), producer=PRODUCER, trace_id=trace_id,
-                data={"appeal_id": str(appeal["id"]), "post_id": str(post["id"]), "author_id": author.user_id,
-                      "version": post["version"], "note": note},
-            ))
+            await outbox.enqueue(conn, FORUM_REPORTS, events.appeal_created(appeal, author.user_id, trace_id))
         return appeal
 
-    # --- moderation results and the safety net -----------------------------------
+    # --- the safety net (sweeper.py) ---------------------------------------------
 
     async def sweep_pending(self, older_than_seconds: float, limit: int = 100) -> int:
         """Re-emit the event of posts pending too long; consumers are idempotent, so this is safe."""
         async with transaction(self._pool) as conn:
             rows = await q.fetch_all(conn, q.CLAIM_STALE_PENDING, older_than_seconds, limit)
             for row in rows:
-                kind = "post.created" if row["version"] == 1 else "post.edited"
+                emitted = events.post_created if row["version"] == 1 else events.post_edited
                 thread = {"id": row["thread_id"], "community": row["community"], "title": row["title"]}
-                await outbox.enqueue(conn, FORUM_POSTS, post_event(kind, row, thread, ""))
+                await outbox.enqueue(conn, FORUM_POSTS, emitted(row, thread, ""))
                 await conn.execute(q.TOUCH_EMITTED, row["id"])
         return len(rows)
 
 
-async def apply_decision(conn: asyncpg.Connection, event: Event) -> bool:
-    """Apply a ``decision.made`` to the post it names; False when stale or duplicate.
-
-    A reply published for the first time tells the thread's author (``reply.published``).
-    Humans win (issue 24): a decision for a version a moderator has already judged is ignored, and a
-    post hidden by reports stays held whatever the decision says (APPLY_DECISION), because the
-    decision and the moderator's action travel on different topics and may arrive in either order.
-    """
-    data = event.data
-    if data["outcome"] not in DECISION_OUTCOMES:
-        raise EventError(f"unknown decision outcome {data['outcome']!r}")
-    try:
-        post_id = uuid.UUID(data["post_id"])
-    except ValueError as e:
-        raise EventError("decision names an invalid post id") from e
-    applied = await conn.fetchrow(q.APPLY_DECISION, post_id, data["outcome"], json.dumps(data["reasons"]),
-                                  data["version"], json.dumps(_REPORTS_REASON))
-    if applied is not None and applied["status"] == "published" and data["version"] == 1:
-        await _announce_reply(conn, post_id, event.trace_id)
-    return applied is not None
-
-
-async def _announce_reply(conn: asyncpg.Connection, post_id: uuid.UUID, trace_id: str) -> None:
-    post = await q.fetch_one(conn, q.THREAD_AUTHOR_OF_POST, post_id)
-    if post is None or post["is_opening"] or post["author_id"] == post["thread_author_id"]:
-        return
-    await outbox.enqueue(conn, FORUM_ACTIVITY, Event.create(
-        "reply.published", key=str(post["thread_id"]), producer=PRODUCER, trace_id=trace_id,
-        data={"post_id": str(post_id), "thread_id": str(post["thread_id"]), "author_id": str(post["author_id"]),
-              "thread_author_id": str(post["thread_author_id"]), "community": post["community"]},
-    ))
-
-
-# What each moderator action does to the post: (new status, statuses it may change, reasons).
-_POST_ACTIONS = {
-    "approve": ("published", ["pending", "held", "removed", "published"]),
-    "dismiss": ("published", ["held"]),
-    "remove": ("removed", ["pending", "held", "published", "removed"]),
-}
-_REPORTS_REASON = [{"code": "reports", "reason": "reports"}]
-# Accounts only an admin may warn or suspend (moderation refuses first; forum checks again).
-_PROTECTED_ROLES = ("moderator", "crisis_staff", "admin")
-
-
-async def _sanction_refused(conn: asyncpg.Connection, action: str, user_id: uuid.UUID, data: dict) -> str | None:
-    """Why forum will not apply this warn/suspend/unsuspend, or None (defence in depth, issue 24).
-
-    Moderation refuses a moderator who warns or suspends staff or an admin, and lets only admins lift a
-    suspension; forum, which knows every account's current role, refuses to apply such an action when
-    the acting account (``moderator_id``) is not an admin here, so a bug or a forged event in
-    moderation cannot lock staff out.
-    """
-    target = await conn.fetchval(q.USER_ROLE, user_id)
-    if action != "unsuspend" and target not in _PROTECTED_ROLES:
-        return None
-    try:
-        actor = await conn.fetchval(q.USER_ROLE, uuid.UUID(data["moderator_id"])) if data.get("moderator_id") else None
-    except (TypeError, ValueError):
-        actor = None
-    if actor == "admin":
-        return None
-    return f"{action} of a {target or 'unknown'} account by a {actor or 'unknown'} account"
-
-
-async def apply_action(conn: asyncpg.Connection, event: Event) -> bool:
-    """Apply a moderator's ``action.taken`` to the post or account it names; False when stale or a no-op."""
-    data = event.data
-    action = data["action"]
-    try:
-        user_id = uuid.UUID(data["user_id"])
-        post_id = uuid.UUID(data["post_id"]) if data.get("post_id") else None
-        until = datetime.fromisoformat(data["until"]) if data.get("until") else None
-    except ValueError as e:
-        raise EventError("action names an invalid id or time") from e
-    if action in ("suspend", "warn", "unsuspend"):
-        refused = await _sanction_refused(conn, action, user_id, data)
-        if refused is not None:
-            log.warning("not applying action %s: %s", data.get("action_id"), refused)
-            return False
-    if action == "unsuspend":
-        # An admin lifted it: the account's tokens work again on the next refresh of every instance.
-        await lift_suspension(conn, user_id)
-        return await conn.execute(q.UNSUSPEND_USER, user_id) != "UPDATE 0"
-    if action == "suspend":
-        if until is None:
-            raise EventError("suspend without until")
-        # Revocation: every instance refuses the account's access tokens (common/suspensions.py), and
-        # its refresh tokens die now, so no session outlives the suspension.
-        await record_suspension(conn, user_id, until)
-        await conn.execute(q.REVOKE_REFRESH_OF_USER, user_id)
-        return await conn.execute(q.SUSPEND_USER, user_id, until) != "UPDATE 0"
-    if action == "warn":
-        return await conn.execute(q.WARN_USER, user_id) != "UPDATE 0"
-    version = data.get("post_version")
-    if post_id is None or not isinstance(version, int):
-        return False  # escalate, outreach: nothing for forum to change
-    if action == "redact":
-        body = data.get("redacted_body")
-        if not isinstance(body, str) or not body:
-            raise EventError("redact without redacted_body")
-        return await conn.fetchval(q.REDACT_POST, post_id, body, version) is not None
-    if action == "hide":
-        # Reports count per post, so the hide holds whatever version the post is at now, and survives
-        # edits and automated decisions until a moderator acts (issue 24).
-        return await conn.fetchval(q.HIDE_BY_REPORTS, post_id, json.dumps(_REPORTS_REASON)) is not None
-    if action in _POST_ACTIONS:
-        status, allowed_from = _POST_ACTIONS[action]
-        reasons = [] if status == "published" else [{"code": action, "reason": data.get("reason")}]
-        changed = await conn.fetchval(q.SET_POST_STATUS, post_id, status, json.dumps(reasons), version, allowed_from)
-        if changed is None:  # the status stays (e.g. pending), but a moderator has looked at the reports
-            changed = await conn.fetchval(q.LIFT_REPORT_HIDE, post_id, version)
-        return changed is not None
-    return False
-
-
-def post_event(kind: str, post: dict, thread: dict, trace_id: str) -> Event:
-    """``author_role`` (optional field): moderation needs it to refuse a moderator who would warn or
-    suspend staff or an admin (issue 24); forum is the only service that knows roles."""
-    data = {"post_id": str(post["id"]), "thread_id": str(post["thread_id"]), "community": thread["community"],
-            "author_id": str(post["author_id"]), "version": post["version"], "body": post["body"],
-            "title": thread["title"] if post["is_opening"] else None}
-    if post.get("author_role"):
-        data["author_role"] = post["author_role"]
-    return Event.create(kind, key=str(post["id"]), producer=PRODUCER, trace_id=trace_id, data=data)
-
-
 def can_see(viewer: Principal, post: dict) -> bool:
+    """Others see published posts only; staff also read held and pending ones (moderators review them,
+    crisis staff read the post behind an escalation)."""
     if post["status"] == "deleted":
         return False
     return post["status"] == "published" or str(post["author_id"]) == viewer.user_id or viewer.role in STAFF_ROLES
@@ -545,10 +378,15 @@ def visible_reasons(viewer: Principal, post: dict) -> list:
 
 
 def _refuse_if_suspended(row: dict) -> None:
-    """No new session (login, refresh) while an account is suspended; the caller knows the password."""
+    """No write while an account is suspended (it may still sign in, refresh and read: the 403 says until when)."""
     until = row["suspended_until"]
     if until is not None and until > datetime.now(timezone.utc):
         raise AccountSuspended(until)
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise ValidationError(f"role must be one of {', '.join(ROLES)}", field="role")
 
 
 def public_user(row: dict) -> dict:

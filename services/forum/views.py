@@ -202,9 +202,7 @@ async def get_thread(request: web.Request) -> web.Response:
 
 async def create_reply(request: web.Request) -> web.Response:
     author = authenticate(request)
-    body = await read_json(request)
-    text = text_field(body, "body", max_length=request.app[CONFIG].post_max_chars)
-    request.app[LIMITS].posts.check(author.user_id, "posts")
+    text = await _post_text(request, author)
     post = await request.app[STORE].add_reply(author, uuid_param(request, "thread_id"), text, trace_id_var.get())
     return web.json_response({"post": _post(post, author)}, status=201)
 
@@ -217,11 +215,16 @@ async def get_post(request: web.Request) -> web.Response:
 
 async def edit_post(request: web.Request) -> web.Response:
     editor = authenticate(request)
-    body = await read_json(request)
-    text = text_field(body, "body", max_length=request.app[CONFIG].post_max_chars)
-    request.app[LIMITS].posts.check(editor.user_id, "posts")
+    text = await _post_text(request, editor)
     post = await request.app[STORE].edit_post(editor, uuid_param(request, "post_id"), text, trace_id_var.get())
     return web.json_response({"post": _post(post, editor)})
+
+
+async def _post_text(request: web.Request, author: Principal) -> str:
+    """The text of a reply or an edit; checked before it counts against the author's posting rate."""
+    text = text_field(await read_json(request), "body", max_length=request.app[CONFIG].post_max_chars)
+    request.app[LIMITS].posts.check(author.user_id, "posts")
+    return text
 
 
 async def react_to_post(request: web.Request) -> web.Response:

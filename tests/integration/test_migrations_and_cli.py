@@ -56,13 +56,13 @@ async def test_a_failing_migration_leaves_the_schema_untouched(isolation: Isolat
 
 def _cli(isolation: Isolation, *args: str, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "DATABASE_URL": isolation.database_url, **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "services.forum.cli", *args], env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "services.forum.cli.create_user", *args], env=env, capture_output=True,
                           text=True, timeout=120)
 
 
 async def test_cli_creates_a_user_with_a_role_and_prints_json(isolation: Isolation) -> None:
     loop = asyncio.get_running_loop()
-    args = ("create-user", "--handle", "sam_mod", "--password", "a long enough password", "--role", "moderator")
+    args = ("--handle", "sam_mod", "--password", "a long enough password", "--role", "moderator")
     result = await loop.run_in_executor(None, lambda: _cli(isolation, *args))
     assert result.returncode == 0, result.stderr
     user = json.loads(result.stdout)
@@ -71,7 +71,7 @@ async def test_cli_creates_a_user_with_a_role_and_prints_json(isolation: Isolati
 
     again = await loop.run_in_executor(None, lambda: _cli(isolation, *args))
     assert again.returncode == 2 and again.stderr.strip() == "error: that handle is taken"
-    bad_role = await loop.run_in_executor(None, lambda: _cli(isolation, "create-user", "--handle", "x_y_z",
+    bad_role = await loop.run_in_executor(None, lambda: _cli(isolation, "--handle", "x_y_z",
                                                              "--password", "a long enough password", "--role", "king"))
     assert bad_role.returncode == 2 and "invalid choice" in bad_role.stderr
     no_db = await loop.run_in_executor(None, lambda: _cli(isolation, *args, env_extra={"DATABASE_URL": ""}))

@@ -53,7 +53,7 @@ async def _forum_store(database_url: str):
 
 
 async def create_staff(database_url: str, role: str) -> str:
-    """A staff account written straight into forum's tables (as ``forum.cli create-user`` does)."""
+    """A staff account written straight into forum's tables (as ``forum.cli.create_user`` does)."""
     handle = f"{role}_{uuid.uuid4().hex[:8]}"
     async with _forum_store(database_url) as store:
         await store.create_user(handle, PASSWORD, role)
