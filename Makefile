@@ -72,12 +72,12 @@ soak: install
 EVAL_SETS := data/eval/eval_en.jsonl data/eval/eval_es.jsonl
 eval: install
 	cat $(EVAL_SETS) > $(VENV)/eval.jsonl
-	$(PY) -m services.moderation.classify --without-toxicity --report $(VENV)/eval.jsonl \
+	$(PY) -m services.moderation.cli.classify --without-toxicity --report $(VENV)/eval.jsonl \
 		--report-json $(VENV)/eval-report.json < $(VENV)/eval.jsonl > /dev/null
 
 # The learned heads: deterministic, about a minute on 2 cores; writes services/moderation/models/.
 train: install
-	$(PY) -m services.moderation.train
+	$(PY) -m services.moderation.cli.train
 
 clean-data:
 	@echo "removes ./.haven (all local posts, users and the Kafka log)"; rm -rf .haven

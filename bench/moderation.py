@@ -8,7 +8,7 @@ What is measured, on the same texts and batch size, with the same torch thread c
   within each, at most ``DETOXIFY_BATCH_TOKENS`` padded tokens per forward pass);
 * ``rules`` — the rule detectors alone (crisis, abuse, sourcing, privacy), per post;
 * ``detectors_policy`` — ``Detectors.run`` + ``decide`` (no database);
-* ``worker_fp32`` / ``worker_int8`` — ``PostHandler.prepare`` on each batch, then, per post, the consumer's
+* ``worker_fp32`` / ``worker_int8`` — ``PostsHandler.prepare`` on each batch, then, per post, the consumer's
   inbox insert and ``apply`` (decision, escalation, queue item, outbox rows) in one transaction, on PostgreSQL:
   the whole worker but Kafka; ``worker_*_2proc`` — two such processes, each on half of the corpus with half
   the torch threads, started together (aggregate texts/s).
@@ -32,7 +32,7 @@ import warnings
 from pathlib import Path
 
 from bench.common import CACHE, QUICK, progress
-from services.moderation.detectors.synthetic import cached_bert_base_checkpoint
+from tests.support.synthetic_models import cached_bert_base_checkpoint
 
 POSTS = int(os.environ.get("BENCH_POSTS", "16" if QUICK else "160"))
 BATCH = int(os.environ.get("DETOXIFY_BATCH_SIZE", "16"))
@@ -130,7 +130,7 @@ def bench_model(texts: list[str], checkpoint: Path, config_dir: Path, repeat: in
 
 def bench_rules(texts: list[str], repeat: int) -> dict:
     from services.moderation.detectors.crisis import CrisisDetector
-    from services.moderation.worker import Detectors
+    from services.moderation.detectors.pipeline import Detectors
 
     detectors = Detectors(toxicity=None, crisis=CrisisDetector())  # type: ignore[arg-type]
     seconds = timed(lambda: [detectors.rule_signals(t) for t in texts], repeat)
@@ -139,8 +139,8 @@ def bench_rules(texts: list[str], repeat: int) -> dict:
 
 
 async def bench_detectors_policy(texts: list[str], scorer) -> dict:
+    from services.moderation.detectors.pipeline import Detectors
     from services.moderation.policy import Policy, decide
-    from services.moderation.worker import Detectors
 
     detectors, policy = Detectors(scorer), Policy()
     await detectors.run(texts[:BATCH])  # warm
@@ -159,11 +159,13 @@ async def bench_worker(texts: list[str], scorer, dsn: str) -> dict:
 
     from services.common.db import create_pool
     from services.common.envelope import Event
+    from services.common.handlers import Dispatch
     from services.common.service import migrate
-    from services.moderation.config import SCHEMA, ReviewSettings
+    from services.moderation.config import SCHEMA
+    from services.moderation.detectors.pipeline import Detectors
+    from services.moderation.handlers import PostsHandler
     from services.moderation.main import MIGRATIONS
     from services.moderation.policy import Policy
-    from services.moderation.worker import Detectors, PostHandler
 
     admin = await asyncpg.connect(dsn)
     name = f"bench_{uuid.uuid4().hex[:8]}"
@@ -172,7 +174,8 @@ async def bench_worker(texts: list[str], scorer, dsn: str) -> dict:
     database = dsn.rsplit("/", 1)[0] + f"/{name}"
     await migrate(database, SCHEMA, MIGRATIONS)
     pool = await create_pool(database, SCHEMA, min_size=2, max_size=4)
-    handler = PostHandler(Detectors(scorer), Policy(), 120, ReviewSettings(), pool=pool)
+    handler = PostsHandler(Detectors(scorer), Policy(), 120, pool=pool)
+    dispatch = Dispatch(handler)
     events = [Event.create("post.created", key=str(uuid.uuid4()), producer="forum", data={
         "post_id": str(uuid.uuid4()), "thread_id": str(uuid.uuid4()), "community": "general",
         "author_id": str(uuid.uuid4()), "version": 1, "body": text, "title": None}) for text in texts]
@@ -186,7 +189,7 @@ async def bench_worker(texts: list[str], scorer, dsn: str) -> dict:
             for event in batch:
                 async with pool.acquire() as conn, conn.transaction():
                     if await conn.fetchval(inbox, "moderation-posts", event.id, event.type) is not None:
-                        await handler.apply(conn, event)
+                        await dispatch.apply(conn, event)
         seconds = time.perf_counter() - started
         lead = await pool.fetchval("""
             SELECT avg(extract(epoch FROM d.created_at - e.opened_at)) FROM escalations e

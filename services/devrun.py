@@ -120,7 +120,9 @@ def ensure_model(root: Path, environ: dict[str, str]) -> dict[str, str]:
     if environ.get("DETOXIFY_CHECKPOINT"):
         say(f"toxicity model: {environ['DETOXIFY_CHECKPOINT']}")
         return {}
-    from services.moderation.detectors.synthetic import build_marker_checkpoint
+    # The tests' builder of small, real-format Detoxify checkpoints: make run is a development tool run from
+    # a checkout (never shipped in an image), so it borrows it rather than keeping a second copy.
+    from tests.support.synthetic_models import build_marker_checkpoint
 
     directory = root / "models" / "demo"
     checkpoint = directory / "detoxify-tiny.ckpt"

@@ -2,6 +2,7 @@
 
 Written in the same transaction as the action it records. There is no update
 or delete path here, and the database refuses both (migration 020's trigger).
+Admins read it through ``GET /v1/audit`` (``ReviewQueue.audit_page``).
 """
 
 from __future__ import annotations
@@ -27,9 +28,3 @@ async def record(conn: asyncpg.Connection, *, actor: Principal | None, action: s
         json.dumps(after, default=str) if after is not None else None,
     )
 
-
-def row_to_entry(row: asyncpg.Record) -> dict[str, Any]:
-    return {"id": row["id"], "at": row["at"].isoformat(), "actor_id": str(row["actor_id"]) if row["actor_id"] else None,
-            "actor_role": row["actor_role"], "action": row["action"], "subject": row["subject"],
-            "reason": row["reason"], "before": json.loads(row["before"]) if row["before"] else None,
-            "after": json.loads(row["after"]) if row["after"] else None}

@@ -14,10 +14,10 @@
 
 Wiring, in ``create_app`` (after ``app.cleanup_ctx.extend([...])``)::
 
-    metrics = install_metrics(app)
+    app[MODERATION_METRICS] = install_metrics(app)
 
-and the worker observes ``metrics.observe_decision(event.occurred_at)`` when
-it stores a new decision.
+and the decision worker (``handlers.PostsHandler``) observes
+``metrics.observe_decision(event.occurred_at)`` when it stores a new decision.
 """
 
 from __future__ import annotations
@@ -29,14 +29,12 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
-from services.common.envelope import CRISIS_LEVELS
+from services.common.domain import CRISIS_LEVELS
 from services.common.http.appkeys import METRICS
 from services.common.resources import POOL, background_ctx
 from services.common.sampling import QuerySampler
 
 log = logging.getLogger(__name__)
-
-ESCALATION_LEVELS: tuple[str, ...] = CRISIS_LEVELS
 
 # 'open' is the state before anyone acknowledged (open -> acknowledged -> resolved).
 ESCALATIONS_QUERY = """
@@ -89,7 +87,7 @@ class EscalationCollector:
         oldest = GaugeMetricFamily("haven_crisis_escalation_oldest_unacknowledged_seconds",
                                    "Age of the oldest unacknowledged crisis escalation, by level (0 when none)",
                                    labels=["level"])
-        for level in sorted(set(ESCALATION_LEVELS) | set(by_level)):
+        for level in sorted(set(CRISIS_LEVELS) | set(by_level)):
             row = by_level.get(level)
             count.add_metric([level], row["unacknowledged"] if row else 0)
             oldest.add_metric([level], row["oldest_seconds"] if row else 0.0)
@@ -133,9 +131,6 @@ def queue_metrics_ctx(overdue_seconds: float, interval: float = 5.0):
     return background_ctx("queue-metrics", make)
 
 
-MODERATION_METRICS = web.AppKey("moderation_metrics", ModerationMetrics)
-
-
 def escalation_metrics_ctx(interval: float = 5.0):
     """Sample open escalations for the app's lifetime (needs the pool: runs after ``pool_ctx``)."""
 
@@ -148,11 +143,9 @@ def escalation_metrics_ctx(interval: float = 5.0):
 
 
 def install_metrics(app: web.Application, *, overdue_seconds: float = 3600.0) -> ModerationMetrics:
-    """Add moderation's metrics to ``app``; call in ``create_app`` after the cleanup contexts. Idempotent."""
-    if MODERATION_METRICS in app:
-        return app[MODERATION_METRICS]
+    """Add moderation's metrics to ``app`` (call once, in ``create_app`` after the cleanup contexts);
+    the caller keeps what it returns (``appkeys.MODERATION_METRICS``) for the decision worker."""
     metrics = ModerationMetrics(app[METRICS].registry)
-    app[MODERATION_METRICS] = metrics
     app.cleanup_ctx.append(escalation_metrics_ctx())
     app.cleanup_ctx.append(queue_metrics_ctx(overdue_seconds))
     return metrics

@@ -2,10 +2,10 @@
 
 A policy is a versioned document (``policy_default.yaml`` is the default,
 shipped in the repository; communities override parts of it in the
-``policies`` table, see :mod:`services.moderation.policies`). This module
+``policies`` table, see :mod:`services.moderation.policy_book`). This module
 validates a document into a :class:`Policy` and applies it with :func:`decide`.
 
-Principles (DESIGN.md):
+Principles (docs/architecture.md, "The post lifecycle"):
 
 * a cry for help is never removed for being a cry for help: a crisis signal
   escalates, and the post is published or held on its other merits
@@ -36,7 +36,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from services.common.envelope import CRISIS_LEVELS
+from services.common.domain import CRISIS_LEVELS, LEVEL_RANK, PAGING_LEVELS
 from services.common.errors import ConfigError
 from services.moderation.detectors.heads import learned_level
 from services.moderation.detectors.text import redact
@@ -51,12 +51,10 @@ _AIMED = re.compile(
     r"(?:(?<!thank )\byou\b|\byou'?re\b|\byour\b|\bu\b(?!\.)|\bur\b|@\w+|\bt[úu]\b|\bte\b|\beres\b)",
     re.IGNORECASE,
 )
+# Detoxify's labels (and the Jigsaw names its checkpoints store) that count as abuse when aimed at someone.
 ABUSE_LABELS = ("toxicity", "severe_toxicity", "insult", "identity_attack", "identity_hate", "toxic", "severe_toxic",
-                "insult", "obscene")
+                "obscene")
 THREAT_LABELS = ("threat",)
-PAGING_LEVELS = ("high", "imminent")
-
-LEVEL_ORDER = {level: rank for rank, level in enumerate(CRISIS_LEVELS)}
 # The heads a policy's ``classifier`` section may set thresholds for (services/moderation/detectors/heads.py).
 LEARNED_HEADS = ("crisis", "sourcing", "abuse")
 # Queue priority: crisis > threat > (highest score, a separate sort key) > reports (then weight, age).
@@ -158,7 +156,7 @@ def crisis_assessment(policy: Policy, signals: list[Signal]) -> tuple[str | None
             extra["nearest"] = signal.details.get("nearest", [])
         else:
             this_level = signal.details.get("level")
-        if LEVEL_ORDER.get(this_level, -1) > LEVEL_ORDER.get(level, -1):
+        if LEVEL_RANK.get(this_level, -1) > LEVEL_RANK.get(level, -1):
             level = this_level
         # Private: the crisis assessment is for staff; members (the author included) never see it.
         reasons.append(_reason("crisis", signal, level=this_level, private=True, **extra))

@@ -27,6 +27,8 @@ ON CONFLICT (post_id, version) DO NOTHING
 RETURNING id
 """
 
+# The most urgent level first: $4 is services.common.domain.CRISIS_LEVELS (least to most urgent), so the
+# order is spelled there only; then the oldest first.
 LIST_ESCALATIONS = """
 SELECT id, post_id, post_version, author_id, community, level, status, evidence, opened_at, upgraded_at,
        acknowledged_at, resolved_at, outcome, tier, page_count,
@@ -34,7 +36,7 @@ SELECT id, post_id, post_version, author_id, community, level, status, evidence,
        AS overdue
 FROM escalations
 WHERE status = $1
-ORDER BY CASE level WHEN 'imminent' THEN 0 WHEN 'high' THEN 1 ELSE 2 END, opened_at
+ORDER BY array_position($4::text[], level) DESC NULLS LAST, opened_at
 LIMIT $3
 """
 
@@ -120,9 +122,6 @@ SET reasons = queue_items.reasons || excluded.reasons,
 RETURNING id, hidden_by_reports
 """
 MARK_HIDDEN_BY_REPORTS = "UPDATE queue_items SET hidden_by_reports = true WHERE id = $1"
-COUNT_OVERDUE = """
-SELECT count(*) FROM queue_items WHERE status = 'open' AND created_at < now() - make_interval(secs => $1)
-"""
 
 # --- reports, appeals, records, notes ----------------------------------------------------
 
@@ -311,7 +310,7 @@ ORDER BY v.received_at, v.post_id, v.version
 LIMIT $7
 """
 
-# --- crisis screen (services/moderation/screen.py) -----------------------------------------------
+# --- crisis screen (services/moderation/handlers.py, CrisisScreenHandler) -----------------------------------------------
 
 INSERT_SCREENING = """
 INSERT INTO screenings (post_id, version, signals) VALUES ($1, $2, $3::jsonb)

@@ -18,7 +18,8 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from services.moderation.metrics import MODERATION_METRICS, install_metrics
+from services.moderation.appkeys import MODERATION_METRICS
+from services.moderation.metrics import install_metrics
 from tests.deploy.inventory import DEPLOY, consumer_names
 from tests.support.stack import Isolation, build_app, start_client, start_stack
 from tests.support.waiting import eventually

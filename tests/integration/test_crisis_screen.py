@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from services.common.consumer import ConsumerLoop
+from services.moderation.appkeys import CRISIS_SCREEN
 from tests.support.stack import Isolation, build_app, start_client, start_stack
 from tests.support.waiting import eventually
 
@@ -67,8 +67,7 @@ async def test_a_post_re_emitted_while_undecided_is_screened_once(isolation: Iso
     async with start_stack(isolation, MODERATION_CONSUMERS="crisis", PENDING_SWEEP_SECONDS="0.5") as stack:
         author = await stack.register()
         post_id = (await stack.start_thread(author, RULED_CRISIS))["post"]["id"]
-        screen = next(loop for loop in stack.moderation_app.values()
-                      if isinstance(loop, ConsumerLoop) and loop.name == "moderation-crisis")._handler
+        screen = stack.moderation_app[CRISIS_SCREEN]  # the handler of consumer group moderation-crisis
 
         async def reused() -> bool:
             return screen.reused >= 2

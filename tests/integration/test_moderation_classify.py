@@ -1,9 +1,9 @@
 """The evaluation CLI end to end on the labelled development set, with the marker checkpoint.
 
-Runs ``python -m services.moderation.classify`` as an operator would (a subprocess,
+Runs ``python -m services.moderation.cli.classify`` as an operator would (a subprocess,
 Detoxify's real loading code, the shipped default policy) and checks the acceptance
-criteria of issue 3 on its output. The set is ``data/moderation_dev.jsonl`` (a copy of
-the team's ``shared/datasets/moderation_dev.jsonl``); ``HAVEN_MODERATION_DATASET``
+criteria of issue 3 on its output. The set is ``tests/integration/data/moderation_dev.jsonl`` (the team's
+labelled development set, copied into the repository); ``HAVEN_MODERATION_DATASET``
 points the test at another labelled set.
 """
 
@@ -22,7 +22,7 @@ DATASET = Path(os.environ.get("HAVEN_MODERATION_DATASET", Path(__file__).parent 
 def _classify(model: tuple[Path, Path], report_json: Path) -> subprocess.CompletedProcess:
     checkpoint, config_dir = model
     return subprocess.run(
-        [sys.executable, "-m", "services.moderation.classify", "--checkpoint", str(checkpoint),
+        [sys.executable, "-m", "services.moderation.cli.classify", "--checkpoint", str(checkpoint),
          "--hf-config", str(config_dir), "--report", str(DATASET), "--report-json", str(report_json)],
         input=DATASET.read_text(encoding="utf-8"), capture_output=True, text=True, timeout=170,
         env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
@@ -62,7 +62,7 @@ async def test_the_development_set_meets_the_acceptance_criteria(marker_model, t
 
 def _classify_without_toxicity(lines: list[dict]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "services.moderation.classify", "--without-toxicity"],
+        [sys.executable, "-m", "services.moderation.cli.classify", "--without-toxicity"],
         input="".join(json.dumps(line) + "\n" for line in lines), capture_output=True, text=True, timeout=170,
         env={"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/root"), "HF_HUB_OFFLINE": "1",
              "TRANSFORMERS_OFFLINE": "1", **({"HAVEN_CACHE_DIR": os.environ["HAVEN_CACHE_DIR"]}

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from services.common.errors import ConfigError
-from services.moderation.detectors.synthetic import build_tiny_checkpoint
+from tests.support.synthetic_models import build_tiny_checkpoint
 from services.moderation.detectors.toxicity import ToxicityConfig, ToxicityModel
 
 TEXTS = ["day 30 today", "you are an idiot", "the craving passed after a walk and a call to my sponsor " * 20]

@@ -13,12 +13,13 @@ import asyncpg
 
 from services.common.envelope import Event
 from services.common.config import EnvReader
-from services.moderation.config import ReviewSettings, learned_from_env
+from services.common.handlers import Dispatch, TopicHandler
+from services.moderation.config import learned_from_env
 from services.moderation.detectors.learned import LearnedScorer
-from services.moderation.policies import PolicyHolder, load_book
+from services.moderation.detectors.pipeline import Detectors
+from services.moderation.handlers import CrisisScreenHandler, PostsHandler
 from services.moderation.policy import Policy
-from services.moderation.screen import CrisisScreen
-from services.moderation.worker import Detectors, PostHandler, SinglePolicy
+from services.moderation.policy_book import PolicyHolder, SinglePolicy, load_book
 from tests.support.stack import Isolation
 
 CRISIS = "I have the pills ready and I'm taking all of them tonight"
@@ -45,15 +46,15 @@ def post_event(body: str, *, community: str = "general", version: int = 1, post_
         "author_id": str(uuid.uuid4()), "version": version, "body": body, "title": None})
 
 
-async def apply(pool: asyncpg.Pool, handler: PostHandler | CrisisScreen, event: Event) -> None:
+async def apply(pool: asyncpg.Pool, handler: TopicHandler, event: Event) -> None:
     async with pool.acquire() as conn, conn.transaction():
-        await handler.apply(conn, event)
+        await Dispatch(handler).apply(conn, event)
 
 
 async def test_the_crisis_screen_escalates_while_the_decision_worker_waits_for_its_model(pool) -> None:
     scorer = GatedScorer()
-    worker = PostHandler(Detectors(scorer), Policy(), 120, ReviewSettings(), pool=pool)
-    screen = CrisisScreen(Detectors(None), SinglePolicy(Policy()), 120)
+    worker = PostsHandler(Detectors(scorer), Policy(), 120, pool=pool)
+    screen = CrisisScreenHandler(Detectors(None), SinglePolicy(Policy()), 120)
     crisis, calm = post_event(CRISIS), post_event("day 12, went to two meetings")
     deciding = asyncio.create_task(worker.prepare([crisis, calm]))
     await asyncio.wait_for(scorer.entered.wait(), 10)
@@ -78,7 +79,7 @@ async def test_the_crisis_screen_escalates_while_the_decision_worker_waits_for_i
 
 
 async def test_without_the_crisis_screen_the_decision_still_escalates(pool) -> None:
-    handler = PostHandler(Detectors(GatedScorer()), Policy(), 120, ReviewSettings(), pool=pool)
+    handler = PostsHandler(Detectors(GatedScorer()), Policy(), 120, pool=pool)
     handler._detectors.toxicity.release.set()
     event = post_event(CRISIS)
     await handler.prepare([event])
@@ -94,7 +95,7 @@ async def test_each_community_is_decided_by_its_stored_policy(pool) -> None:
     holder = PolicyHolder(await load_book(pool, Policy()))
     scorer = GatedScorer()
     scorer.release.set()
-    handler = PostHandler(Detectors(scorer), holder, 120, ReviewSettings(), pool=pool)
+    handler = PostsHandler(Detectors(scorer), holder, 120, pool=pool)
     here, elsewhere = post_event("selling S.P.I.C.E gold"), post_event("selling S.P.I.C.E gold", community="other")
     await handler.prepare([here, elsewhere])
     for event in (here, elsewhere):
@@ -113,8 +114,7 @@ async def test_a_flagged_post_is_published_and_queued(pool) -> None:
                        json.dumps(document))
     scorer = GatedScorer()
     scorer.release.set()
-    handler = PostHandler(Detectors(scorer), PolicyHolder(await load_book(pool, Policy())), 120, ReviewSettings(),
-                          pool=pool)
+    handler = PostsHandler(Detectors(scorer), PolicyHolder(await load_book(pool, Policy())), 120, pool=pool)
     event = post_event("has anyone tried kratom for withdrawal?")
     await handler.prepare([event])
     await apply(pool, handler, event)
@@ -140,7 +140,7 @@ async def test_policies_cli_stores_versions_immutably_and_replay_reports_without
     # policy differs, so only the policy's changes are reported.
     learned = LearnedScorer(learned_from_env(EnvReader({})))
     await learned.start()
-    handler = PostHandler(Detectors(scorer, learned), Policy(), 120, ReviewSettings(), pool=pool)
+    handler = PostsHandler(Detectors(scorer, learned), Policy(), 120, pool=pool)
     events = [post_event("selling spice gold, dm me"), post_event("day 40 and grateful"),
               post_event("my friend is not breathing"), post_event("i want to buy kratom")]
     try:
@@ -154,20 +154,20 @@ async def test_policies_cli_stores_versions_immutably_and_replay_reports_without
     proposed = tmp_path / "proposed.yaml"
     proposed.write_text("version: p-2\nwatched:\n  words:\n    - {text: spice gold, action: block}\n"
                         "    - {text: kratom, action: hold}\n")
-    stored = await loop.run_in_executor(None, lambda: _cli("services.moderation.policies", isolation, "put",
+    stored = await loop.run_in_executor(None, lambda: _cli("services.moderation.cli.policies", isolation, "put",
                                                            "--community", "general", str(proposed), "--by", "test"))
     assert stored.returncode == 0, stored.stderr
     assert "default-1+general@p-2" in stored.stdout
     proposed.write_text("version: p-2\ntoxicity: {abuse_hold: 0.5}\n")
-    again = await loop.run_in_executor(None, lambda: _cli("services.moderation.policies", isolation, "put",
+    again = await loop.run_in_executor(None, lambda: _cli("services.moderation.cli.policies", isolation, "put",
                                                           "--community", "general", str(proposed)))
     assert again.returncode == 2 and "immutable" in again.stderr
     proposed.write_text("version: p-3\ntoxicity: {remove: 0.9}\n")
-    refused = await loop.run_in_executor(None, lambda: _cli("services.moderation.policies", isolation, "put",
+    refused = await loop.run_in_executor(None, lambda: _cli("services.moderation.cli.policies", isolation, "put",
                                                             "--community", "general", str(proposed)))
     assert refused.returncode == 2 and "never remove" in refused.stderr
 
-    result = await loop.run_in_executor(None, lambda: _cli("services.moderation.replay", isolation,
+    result = await loop.run_in_executor(None, lambda: _cli("services.moderation.cli.replay", isolation,
                                                            "--since", "2000-01-01", "--examples", "3"))
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)

@@ -19,14 +19,14 @@ import pytest
 import torch
 
 from services.common.errors import ConfigError
-from services.moderation.detectors import prepare_offline
+from services.moderation.cli import prepare_offline
 from services.moderation.detectors.toxicity import (
     ToxicityConfig,
     ToxicityModel,
     ToxicityScorer,
     prepare_offline_checkpoint,
 )
-from services.moderation.detectors.synthetic import (
+from tests.support.synthetic_models import (
     DETOXIFY_ORIGINAL_LABELS,
     JIGSAW_ORIGINAL_CLASSES,
     build_tiny_checkpoint,

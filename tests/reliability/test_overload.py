@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from services.common.embedded.kafka import default_cache_dir
-from services.moderation.detectors.synthetic import cached_bert_base_checkpoint
+from tests.support.synthetic_models import cached_bert_base_checkpoint
 from tests.reliability.conftest import CRISIS_BUDGET_S, INSTANCES, emit
 from tests.support.processes import ServiceGroup
 

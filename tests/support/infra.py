@@ -26,7 +26,7 @@ from services.common.embedded.kafka import EmbeddedKafka, default_cache_dir, def
 from services.common.embedded.postgres import EmbeddedPostgres
 from services.common.tokens import generate_keypair
 from services.common.topics import TopicNames, ensure_topics
-from services.moderation.detectors.synthetic import build_marker_checkpoint
+from tests.support.synthetic_models import build_marker_checkpoint
 from tests.support.stack import Isolation, Stack, start_stack
 
 

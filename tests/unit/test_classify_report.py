@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 import json
 
-from services.moderation.classify import classify, format_report, predicted_label, report
+from services.moderation.cli.classify import classify, format_report, predicted_label, report
 from services.moderation.policy import Policy
-from services.moderation.worker import Detectors
+from services.moderation.detectors.pipeline import Detectors
 
 
 class QuietScorer:

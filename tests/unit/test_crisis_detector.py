@@ -1,4 +1,4 @@
-"""Crisis rules (DESIGN.md "Moderation"): levels shaped like C-SSRS, and the hard negatives.
+"""Crisis rules (docs/architecture.md "The crisis path"): levels shaped like C-SSRS, and the hard negatives.
 
 Cases are written for this file (not copied from the data set). The second half of each
 list holds the cases the first version of the rules got wrong; they now pass.

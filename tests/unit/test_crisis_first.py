@@ -6,7 +6,7 @@ import asyncio
 import threading
 
 from services.moderation.detectors.learned import LearnedConfig, LearnedScorer
-from services.moderation.worker import Detectors
+from services.moderation.detectors.pipeline import Detectors
 
 
 class SlowDetector:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.moderation.policy import Policy, decide
-from services.moderation.worker import Detectors
+from services.moderation.detectors.pipeline import Detectors
 
 
 class BrokenScorer:

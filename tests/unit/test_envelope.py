@@ -1,4 +1,4 @@
-"""The event envelope (DESIGN.md "Events"): creation, round trip, and what a consumer rejects."""
+"""The event envelope (docs/architecture.md "Topics and the envelope"): creation, round trip, and what a consumer rejects."""
 
 from __future__ import annotations
 

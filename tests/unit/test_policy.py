@@ -1,4 +1,4 @@
-"""Policy: signals -> one decision (DESIGN.md "Moderation", "Post lifecycle")."""
+"""Policy: signals -> one decision (docs/architecture.md "The post lifecycle")."""
 
 from __future__ import annotations
 

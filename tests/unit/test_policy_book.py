@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.moderation.policies import PolicyBook, StoredPolicy
+from services.moderation.policy_book import PolicyBook, StoredPolicy
 from services.moderation.policy import Policy, decide
 from services.moderation.signals import Signal
 

@@ -1,4 +1,4 @@
-"""Sourcing rules (DESIGN.md "Moderation"): asking for, offering or selling drugs or someone's prescription.
+"""Sourcing rules (docs/architecture.md "The post lifecycle"): asking for, offering or selling drugs or someone's prescription.
 
 Cases are written for this file, not copied from the data set. Scores at or above 0.5
 are what the default policy holds.

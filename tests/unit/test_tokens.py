@@ -15,7 +15,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from services.common.errors import ConfigError, Unauthorized
-from services.common.tokens import AUDIENCE, ISSUER, ROLES, Principal, TokenSigner, TokenVerifier, generate_keypair
+from services.common.domain import ROLES
+from services.common.tokens import AUDIENCE, ISSUER, Principal, TokenSigner, TokenVerifier, generate_keypair
 
 ALICE = Principal(user_id="0b8f6a52-1d6c-4c7e-9a55-5f0f0f0f0f0f", handle="alice", role="member")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from services.moderation import train
+from services.moderation.cli import train
 from services.moderation.detectors.encoder import EncoderConfig, ModelIntegrityError
 from services.moderation.detectors.heads import HEADS_FILE, MODELS_DIR, TOP_LAYERS_FILE, Heads
 from services.moderation.detectors.learned import LearnedConfig, LearnedDetector
@@ -55,5 +55,5 @@ def test_the_committed_heads_were_trained_on_the_committed_corpus() -> None:
     heads = Heads.load()
     _, data_hash = train.read_corpus(list(train.DEFAULT_CORPUS))
     report = json.loads((MODELS_DIR / HEADS_FILE).read_text())["report"]
-    assert report["data_sha256"] == data_hash, "retrain: python -m services.moderation.train"
+    assert report["data_sha256"] == data_hash, "retrain: python -m services.moderation.cli.train"
     assert heads.top_layers is not None and set(heads.thresholds) == {"crisis", "sourcing", "abuse"}

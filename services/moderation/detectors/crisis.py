@@ -1,6 +1,6 @@
 """A first crisis detector: rules shaped like the Columbia scale (C-SSRS), English and Spanish.
 
-Levels (DESIGN.md): ``watch`` — a current wish to die or self-harm thoughts,
+Levels (docs/architecture.md, "The crisis path"): ``watch`` — a current wish to die or self-harm thoughts,
 no plan; ``high`` — intent, a plan, preparations, goodbyes, stockpiling;
 ``imminent`` — plan + means + a time that is now or within 48 h, or an
 overdose / attempt / self-harm in progress (the author's or someone else's).

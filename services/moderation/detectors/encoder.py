@@ -155,7 +155,7 @@ class TopLayers:
         actual = sha256_of(self.path)
         if actual != self.sha256:
             raise ModelIntegrityError(f"{self.path} has sha256 {actual}, not the {self.sha256} its heads were "
-                                      "trained with: refusing it (retrain with `python -m services.moderation.train`)")
+                                      "trained with: refusing it (retrain with `python -m services.moderation.cli.train`)")
         return {name: tensor.float() for name, tensor in load_file(str(self.path)).items()}
 
 

@@ -1,6 +1,6 @@
 """Learned heads on the sentence encoder: crisis level, sourcing, abuse aimed at someone.
 
-The heads are linear layers trained by ``python -m services.moderation.train``
+The heads are linear layers trained by ``python -m services.moderation.cli.train``
 together with the encoder's top layers (fine-tuned) on the labelled corpus in
 ``data/corpus``, and committed in ``services/moderation/models/`` as plain data:
 ``heads.json`` (weights, the thresholds chosen on a validation split, the
@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from services.common.envelope import CRISIS_LEVELS
+from services.common.domain import CRISIS_LEVELS
 from services.common.errors import ConfigError
 from services.moderation.detectors.encoder import TopLayers
 
@@ -125,7 +125,7 @@ class Heads:
             items = json.loads((directory / EXAMPLES_FILE).read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
             raise ConfigError(f"cannot load the learned heads from {directory}: {e} "
-                              "(rebuild them with `python -m services.moderation.train`)") from e
+                              "(rebuild them with `python -m services.moderation.cli.train`)") from e
         if len(items) != len(vectors):
             raise ConfigError(f"{directory}: {len(items)} examples but {len(vectors)} vectors; retrain")
         top = raw.get("encoder_top")

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.common.envelope import CRISIS_LEVELS
+from services.common.domain import CRISIS_LEVELS
 from services.moderation.detectors.encoder import EncoderConfig, SentenceEncoder
 from services.moderation.detectors.heads import MODELS_DIR, Heads, HeadScores
 from services.moderation.detectors.model_thread import ModelThread

@@ -1,6 +1,6 @@
 """Sourcing: buying, selling, trading or asking for drugs or someone else's prescription.
 
-DESIGN.md: dealer handles, prices and quantities with a hand-off, tricks to
+What counts: dealer handles, prices and quantities with a hand-off, tricks to
 obtain prescriptions — and NOT treatment, meetings, naloxone, test strips, or
 telling how one used to deal.
 

@@ -57,7 +57,7 @@ Operator steps (on a machine with internet, ``original`` model shown)::
 ``*-small`` are ``albert-base-v2``; the URLs are ``detoxify.detoxify.MODEL_URLS``.)
 Copy the ``.ckpt`` and the directory to the offline host, then, there::
 
-    python -m services.moderation.detectors.prepare_offline \\
+    python -m services.moderation.cli.prepare_offline \\
         --checkpoint toxic_original-c1212f89.ckpt \\
         --config-dir /srv/haven/models/detoxify-original-config \\
         --out /srv/haven/models/toxic_original-offline.ckpt

@@ -12,7 +12,6 @@ inside a repeated group), so no input can make matching catastrophic.
 
 from __future__ import annotations
 
-import re
 from types import ModuleType
 
 from services.moderation.detectors.lexicons import en, es
@@ -32,8 +31,3 @@ def alternation(detector: str, name: str) -> str:
     """``(?:f1|f2|...)`` of all languages' fragments (never empty: an empty list matches nothing)."""
     parts = fragments(detector, name)
     return "(?:" + "|".join(parts) + ")" if parts else "(?!x)x"
-
-
-def compile_words(detector: str, name: str) -> re.Pattern[str]:
-    """The alternation as whole words."""
-    return re.compile(r"(?<![\w])" + alternation(detector, name) + r"(?![\w])")

@@ -1,8 +1,9 @@
-"""Detoxify-format checkpoints built locally, without any network.
+"""Detoxify-format checkpoints built locally, without any network: test models, not the service's.
 
 Used by the tests (the real weights cannot be downloaded here), by the
-benchmarks (a bert-base-shaped model) and by ``make run`` when no real
-checkpoint is configured (a demo model whose scores mean nothing).
+benchmarks (``bench/moderation.py``: a bert-base-shaped model) and by ``make run``
+(``services/devrun.py``) when no real checkpoint is configured (a demo model whose
+scores mean nothing). No module of a running service imports it.
 
 The real checkpoints can't be downloaded here, so tests exercise Detoxify's real
 loading code on a checkpoint with exactly the published layout::

@@ -1,6 +1,6 @@
 """Classify texts as the moderation worker would, from the command line (evaluation, policy work).
 
-    python -m services.moderation.classify [--checkpoint CKPT --hf-config DIR] [--policy FILE] \\
+    python -m services.moderation.cli.classify [--checkpoint CKPT --hf-config DIR] [--policy FILE] \\
         [--community NAME] [--report LABELS.jsonl [--report-json OUT.json]] < texts.jsonl > decisions.jsonl
 
 Reads JSON Lines ``{"id": ..., "text": ...}`` on stdin and writes one line per
@@ -10,7 +10,7 @@ input, in input order::
      "severity": null | "watch" | "high" | "imminent", "categories": [...],
      "signals": [...], "redacted_text": null | "..."}
 
-with exactly the worker's detectors (:class:`services.moderation.worker.Detectors`)
+with exactly the worker's detectors (:class:`services.moderation.detectors.pipeline.Detectors`)
 and policy (:func:`services.moderation.policy.decide`): the base policy is the
 service's (``POLICY_FILE`` or the shipped default, ``POLICY_*`` overrides),
 ``--policy`` merges a document onto it as a community's would be. The model is
@@ -40,27 +40,21 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from services.common.config import EnvReader
-from services.common.envelope import CRISIS_LEVELS
+from services.common.cli import exit_status
+from services.common.domain import CRISIS_LEVELS, PAGING_LEVELS
 from services.common.errors import ConfigError
-from services.moderation.config import learned_from_env, policy_from_env, toxicity_from_env
-from services.moderation.detectors.learned import LearnedConfig
-from services.moderation.detectors.toxicity import ToxicityConfig
-from services.moderation.policy import Decision, Policy, decide, load_document, merge
-from services.moderation.worker import Detectors, started_detectors
+from services.moderation.cli.common import (
+    LABELS,
+    add_model_flags,
+    load_setup,
+    reason_categories,
+    started_detectors,
+)
+from services.moderation.detectors.pipeline import Detectors
+from services.moderation.policy import Decision, Policy, decide
 
 ACTIONS = {"published": "publish", "held": "hold", "removed": "remove"}
-PAGING = ("high", "imminent")
-# Reason codes as the categories a line reports (safety_review is part of crisis).
-CATEGORY_OF_REASON = {"crisis": "crisis", "abuse": "abuse", "threat": "threat", "sourcing": "sourcing",
-                      "privacy": "privacy", "watched": "watched", "automated_review_unavailable": "model_unavailable"}
-LABELS = ("ok", "crisis", "abuse", "sourcing", "pii")
 CHUNK = 256
-
-
-def reason_categories(reasons: Iterable[dict[str, Any]]) -> list[str]:
-    """The categories a decision's reasons name, in order, once each."""
-    return list(dict.fromkeys(CATEGORY_OF_REASON[r["code"]] for r in reasons if r.get("code") in CATEGORY_OF_REASON))
 
 
 def outcome_line(item_id: Any, decision: Decision, signals: list) -> dict[str, Any]:
@@ -171,7 +165,8 @@ def report(outputs: Sequence[dict[str, Any]], labels: Mapping[Any, dict[str, Any
         "crisis_escalated": count("crisis", lambda _, o: o["escalate"]),
         **{f"{level}_escalated": count("crisis", lambda _, o: o["escalate"], among=level)
            for level in CRISIS_LEVELS},
-        "high_or_imminent_paged": count("crisis", lambda _, o: o["severity"] in PAGING, among=PAGING),
+        "high_or_imminent_paged": count("crisis", lambda _, o: o["severity"] in PAGING_LEVELS,
+                                        among=PAGING_LEVELS),
         "crisis_severity_exact": count("crisis", lambda lbl, o: o["severity"] == lbl.get("severity")),
         "sourcing_held": count("sourcing", lambda _, o: o["action"] != "publish" and "sourcing" in o["categories"]),
         "pii_redacted_or_held": count("pii", lambda _, o: o["redacted_text"] is not None or o["action"] != "publish"),
@@ -237,47 +232,8 @@ def read_labels(path: Path) -> dict[Any, dict[str, Any]]:
 # --- command line -------------------------------------------------------------------------------------------------
 
 
-def model_environment(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, str]:
-    """The service's variables, with the model flags written over them."""
-    env = dict(environ)
-    for flag, name in (("checkpoint", "DETOXIFY_CHECKPOINT"), ("hf_config", "DETOXIFY_HF_CONFIG_PATH"),
-                       ("model", "DETOXIFY_MODEL"), ("batch_size", "DETOXIFY_BATCH_SIZE"),
-                       ("torch_threads", "TORCH_THREADS"), ("device", "DETOXIFY_DEVICE")):
-        if getattr(args, flag, None) is not None:
-            env[name] = str(getattr(args, flag))
-    if getattr(args, "int8", False):
-        env["DETOXIFY_INT8"] = "1"
-    return env
-
-
-def add_model_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("model (as the service: DETOXIFY_* variables; these flags win)")
-    group.add_argument("--checkpoint", help="Detoxify checkpoint file (DETOXIFY_CHECKPOINT)")
-    group.add_argument("--hf-config", dest="hf_config", help="its config/tokenizer directory (DETOXIFY_HF_CONFIG_PATH)")
-    group.add_argument("--model", help="published model name when no checkpoint (DETOXIFY_MODEL)")
-    group.add_argument("--batch-size", dest="batch_size", type=int, help="DETOXIFY_BATCH_SIZE")
-    group.add_argument("--torch-threads", dest="torch_threads", type=int, help="TORCH_THREADS")
-    group.add_argument("--device", help="DETOXIFY_DEVICE")
-    group.add_argument("--int8", action="store_true", help="int8 dynamic quantization (DETOXIFY_INT8=1)")
-    group.add_argument("--without-toxicity", dest="without_toxicity", action="store_true",
-                       help="no Detoxify at all: the rules and the encoder's heads only (where no real weights exist)")
-
-
-def load_setup(args: argparse.Namespace, environ: Mapping[str, str]) -> tuple[ToxicityConfig | None, LearnedConfig,
-                                                                             Policy]:
-    """(toxicity config or None with --without-toxicity, encoder config, policy), as the service reads them."""
-    env = EnvReader(model_environment(args, environ))
-    toxicity = toxicity_from_env(env)
-    learned = learned_from_env(env)
-    policy = policy_from_env(env)
-    env.raise_if_problems()
-    if getattr(args, "policy", None):
-        policy = Policy.from_document(merge(policy.as_json(), load_document(Path(args.policy))))
-    return (None if getattr(args, "without_toxicity", False) else toxicity), learned, policy
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m services.moderation.classify",
+    parser = argparse.ArgumentParser(prog="python -m services.moderation.cli.classify",
                                      description="Moderate JSON Lines {id, text} from stdin as the worker would.")
     add_model_flags(parser)
     parser.add_argument("--policy", help="a policy document merged onto the base policy (as a community's)")
@@ -303,11 +259,7 @@ async def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        return asyncio.run(_run(args, os.environ if environ is None else environ))
-    except ConfigError as e:
-        print(f"classify: {e}", file=sys.stderr)
-        return 2
+    return exit_status("classify", lambda: asyncio.run(_run(args, os.environ if environ is None else environ)))
 
 
 if __name__ == "__main__":

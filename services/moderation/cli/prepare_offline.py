@@ -1,6 +1,6 @@
 """Rewrite a downloaded Detoxify checkpoint so it loads on a host without internet.
 
-    python -m services.moderation.detectors.prepare_offline \\
+    python -m services.moderation.cli.prepare_offline \\
         --checkpoint toxic_original-c1212f89.ckpt --config-dir /srv/models/bert-config \\
         --out /srv/models/toxic_original-offline.ckpt
 
@@ -22,7 +22,7 @@ from services.moderation.detectors.toxicity import prepare_offline_checkpoint
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m services.moderation.detectors.prepare_offline",
+        prog="python -m services.moderation.cli.prepare_offline",
         description="Point a Detoxify checkpoint's model_type at a local config/tokenizer directory.",
     )
     parser.add_argument("--checkpoint", required=True, type=Path, help="the downloaded Detoxify .ckpt")

@@ -1,6 +1,6 @@
 """Replay stored posts through a new policy or model and report what would change. Changes nothing.
 
-    python -m services.moderation.replay --since 2025-06-01 [--until 2025-07-01] [--community general] \\
+    python -m services.moderation.cli.replay --since 2025-06-01 [--until 2025-07-01] [--community general] \\
         [--policy proposed.yaml] [--checkpoint CKPT --hf-config DIR] [--examples 5]
 
 Reads every decided post version moderation received in ``[since, until)``
@@ -34,14 +34,19 @@ from typing import Any
 
 import asyncpg
 
-from services.common.errors import ConfigError
+from services.common.cli import exit_status
+from services.common.domain import LEVEL_RANK
 from services.moderation import queries as q
-from services.moderation.classify import add_model_flags, load_setup, reason_categories
-from services.moderation.config import SCHEMA
-from services.moderation.policies import PolicyBook, load_stored
-from services.moderation.policy import LEVEL_ORDER, Decision, Policy, decide, load_document, merge
-from services.moderation.screen import post_text
-from services.moderation.worker import Detectors, started_detectors
+from services.moderation.cli.common import (
+    add_model_flags,
+    connect,
+    load_setup,
+    reason_categories,
+    started_detectors,
+)
+from services.moderation.detectors.pipeline import Detectors, post_text
+from services.moderation.policy import Decision, Policy, decide, load_document, merge
+from services.moderation.policy_book import PolicyBook, load_stored
 
 PAGE = 500
 
@@ -51,7 +56,7 @@ def stored_outcome(row: Mapping[str, Any]) -> tuple[str, str | None, list[str]]:
     reasons = json.loads(row["reasons"]) if isinstance(row["reasons"], str) else row["reasons"]
     level = None
     for reason in reasons:
-        if reason.get("code") == "crisis" and LEVEL_ORDER.get(reason.get("level"), -1) > LEVEL_ORDER.get(level, -1):
+        if reason.get("code") == "crisis" and LEVEL_RANK.get(reason.get("level"), -1) > LEVEL_RANK.get(level, -1):
             level = reason.get("level")
     return row["outcome"], level, sorted(reason_categories(reasons))
 
@@ -145,7 +150,7 @@ def _when(value: str) -> datetime:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m services.moderation.replay",
+    parser = argparse.ArgumentParser(prog="python -m services.moderation.cli.replay",
                                      description="Re-run stored posts through a policy/model; report what would change.")
     parser.add_argument("--since", type=_when, required=True, help="ISO date/time (UTC unless it says)")
     parser.add_argument("--until", type=_when, default=None, help="ISO date/time, exclusive (default: now)")
@@ -158,14 +163,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    dsn = environ.get("DATABASE_URL", "").strip()
-    if not dsn:
-        raise ConfigError("DATABASE_URL is required")
     plain = argparse.Namespace(**{**vars(args), "policy": None})
     toxicity, learned, base = load_setup(plain, environ)
     overlay = load_document(args.policy) if args.policy else None
     until = args.until or datetime.now(timezone.utc)
-    conn = await asyncpg.connect(dsn, server_settings={"search_path": SCHEMA, "default_transaction_read_only": "on"})
+    conn = await connect(environ, read_only=True)
     try:
         book = PolicyBook(base, await load_stored(conn))
         if overlay is not None:
@@ -183,14 +185,7 @@ async def _run(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        return asyncio.run(_run(args, os.environ if environ is None else environ))
-    except ConfigError as e:
-        print(f"replay: {e}", file=sys.stderr)
-        return 2
-    except (OSError, asyncpg.PostgresError) as e:
-        print(f"replay: database: {e.__class__.__name__}", file=sys.stderr)
-        return 2
+    return exit_status("replay", lambda: asyncio.run(_run(args, os.environ if environ is None else environ)))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Train the learned heads on the sentence encoder, deterministically, from the committed corpus.
 
-    python -m services.moderation.train [--corpus PATH ...] [--out DIR] [--threads N] [--limit N]
+    python -m services.moderation.cli.train [--corpus PATH ...] [--out DIR] [--threads N] [--limit N]
 
 Reads every ``*.jsonl`` under the corpus paths (default ``data/corpus`` and the
 rule probe sets in ``bench/eval``; label lines as in ``docs/labels.md``; ``pii``
@@ -43,8 +43,11 @@ from typing import Any
 
 import numpy as np
 
+from services.common.domain import CRISIS_LEVELS, PAGING_LEVELS
+from services.moderation.cli.common import LABELS
 from services.moderation.detectors.encoder import (
     EMBEDDING_SIZE,
+    MODEL_ID,
     EncoderConfig,
     SentenceEncoder,
     apply_top_layers,
@@ -62,9 +65,8 @@ from services.moderation.detectors.heads import (
     LinearHead,
     at_least_level,
 )
-from services.common.envelope import CRISIS_LEVELS
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_CORPUS = (ROOT / "data" / "corpus", ROOT / "bench" / "eval")
 VERSION = "v2"
 SEED = 20261206
@@ -85,11 +87,12 @@ OUTPUTS = 6  # crisis none / watch / high / imminent, sourcing, abuse
 TARGETS = {"crisis:watch": 0.95, "crisis:high": 0.90, "crisis:imminent": 0.80, "sourcing": 0.90, "abuse": 0.90}
 BUDGETS = {"crisis:watch": 0.08, "crisis:high": 0.02, "crisis:imminent": 0.01, "sourcing": 0.03, "abuse": 0.03}
 EXAMPLE_CHARS = 240
-LABELS = ("ok", "crisis", "sourcing", "abuse", "pii")
 
 
 @dataclass(frozen=True)
 class Post:
+    """One labelled post of the corpus (docs/labels.md); ``id`` is ``<file stem>:<its id in the file>``."""
+
     id: str
     lang: str
     label: str
@@ -261,7 +264,7 @@ def choose_thresholds(posts: Sequence[Post], scores: dict[str, np.ndarray]) -> d
     label = np.array([p.label for p in posts])
     ok = label == "ok"
     crisis = at_least_level(scores["crisis"])
-    positives = {"watch": severity != "", "high": np.isin(severity, ["high", "imminent"]),
+    positives = {"watch": severity != "", "high": np.isin(severity, PAGING_LEVELS),
                  "imminent": severity == "imminent"}
 
     def pick(name: str, values: np.ndarray, positive: np.ndarray) -> float:
@@ -300,7 +303,7 @@ def validation_figures(posts: Sequence[Post], scores: dict[str, np.ndarray], thr
         figures[lang] = {
             "crisis_escalated": rate(escalated, mask & (severity != "")),
             **{f"{level}_escalated": rate(escalated, mask & (severity == level)) for level in CRISIS_LEVELS},
-            "high_or_imminent_paged": rate(paged, mask & np.isin(severity, ["high", "imminent"])),
+            "high_or_imminent_paged": rate(paged, mask & np.isin(severity, PAGING_LEVELS)),
             "ok_escalated": rate(escalated, benign),
             "ok_paged": rate(paged, benign),
             "sourcing_held": rate(sourcing, mask & (label == "sourcing")),
@@ -324,7 +327,7 @@ def write(out: Path, layers: dict[str, Any], heads: dict, thresholds: dict, repo
     out.mkdir(parents=True, exist_ok=True)
     save_file(layers, str(out / TOP_LAYERS_FILE))  # no metadata: its order is not stable between runs
     (out / TOP_LAYERS_FILE).chmod(0o644)
-    document = {"version": VERSION, "encoder": "sentence-transformers/all-MiniLM-L6-v2", "heads": heads,
+    document = {"version": VERSION, "encoder": MODEL_ID, "heads": heads,
                 "encoder_top": {"file": TOP_LAYERS_FILE, "sha256": sha256_of(out / TOP_LAYERS_FILE)},
                 "thresholds": thresholds, "report": report}
     (out / HEADS_FILE).write_text(json.dumps(document, indent=1, sort_keys=True) + "\n", encoding="utf-8")
@@ -335,7 +338,7 @@ def write(out: Path, layers: dict[str, Any], heads: dict, thresholds: dict, repo
 
 
 def format_report(report: dict[str, Any], thresholds: dict[str, Any]) -> str:
-    lines = ["# Training report (written by `python -m services.moderation.train`)", "",
+    lines = ["# Training report (written by `python -m services.moderation.cli.train`)", "",
              f"- data sha256: `{report['data_sha256']}`",
              f"- posts: {report['posts']} ({', '.join(f'{k} {v}' for k, v in report['counts'].items())}); "
              f"training {report['training_posts']}, validation {report['validation_posts']} (stratified, seed "
@@ -358,7 +361,7 @@ def format_report(report: dict[str, Any], thresholds: dict[str, Any]) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m services.moderation.train", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m services.moderation.cli.train", description=__doc__.split("\n")[0])
     parser.add_argument("--corpus", type=Path, nargs="+", default=list(DEFAULT_CORPUS))
     parser.add_argument("--out", type=Path, default=MODELS_DIR)
     parser.add_argument("--threads", type=int, default=2, help="torch threads (fixed: same data, same files)")
@@ -397,7 +400,7 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
     thresholds = choose_thresholds(held, scores)
     report = {"data_sha256": data_hash, "posts": len(posts), "counts": dict(sorted(counts.items())),
               "training_posts": len(train_idx), "validation_posts": len(held_idx),
-              "encoder": "sentence-transformers/all-MiniLM-L6-v2", "encoder_sha256": config.sha256,
+              "encoder": MODEL_ID, "encoder_sha256": config.sha256,
               "top_layers": args.top_layers, "epochs": args.epochs, "targets": TARGETS, "budgets": BUDGETS,
               "seed": SEED,
               "validation": validation_figures(held, scores, thresholds)}
