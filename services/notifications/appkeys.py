@@ -5,8 +5,9 @@ from aiohttp import web
 from services.common.consumer import ConsumerLoop
 from services.notifications.config import NotificationsConfig
 from services.notifications.delivery import DeliveryWorker
-from services.notifications.store import NotificationStore, WebhookRegistry
+from services.notifications.store import NotificationStore
 from services.notifications.stream import Broadcaster
+from services.notifications.webhooks import WebhookRegistry
 
 CONFIG = web.AppKey("config", NotificationsConfig)
 STORE = web.AppKey("store", NotificationStore)

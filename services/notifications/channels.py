@@ -26,7 +26,6 @@ from services.notifications.rules import Planned
 
 # Categories e-mailed by default once someone gives an address (they can switch any off).
 DEFAULT_EMAIL_CATEGORIES = ("crisis", "support", "account", "post", "queue")
-STAFF_ROLES = ("moderator", "crisis_staff", "admin")
 
 
 @dataclass(frozen=True)
@@ -132,5 +131,5 @@ async def plan_deliveries(conn: asyncpg.Connection, notification_id: uuid.UUID, 
                                delivery_id) is not None:
             added += 1
     if added:
-        await conn.execute(q.NOTIFY_DELIVERIES)
+        await conn.execute(q.NOTIFY, q.DELIVERIES_CHANNEL, "")
     return added

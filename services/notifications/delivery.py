@@ -118,7 +118,7 @@ class DeliveryWorker:
         self._wakeup.set()
 
     async def run(self) -> None:
-        listener = asyncio.create_task(listen_forever(self._dsn, "notifications_deliveries",
+        listener = asyncio.create_task(listen_forever(self._dsn, q.DELIVERIES_CHANNEL,
                                                       lambda _payload: self._wakeup.set()))
         timeout = aiohttp.ClientTimeout(total=self._settings.timeout_seconds)
         # Every connection goes to addresses the vetting resolver returned (no DNS cache, no other lookup).

@@ -1,11 +1,19 @@
 """notifications service: the whole flow, readable top to bottom.
 
-Kafka ``moderation.decisions`` / ``.escalations`` / ``.actions``, ``forum.activity`` ─► ConsumerLoop
-   └─► NotificationHandler: rules.plan(event) ─► notification rows + their deliveries
-       (one per channel and target), in the inbox transaction; NOTIFY on commit
-Broadcaster (LISTEN) ─► SSE streams of connected members, moderators, crisis staff
-DeliveryWorker ─► leased deliveries ─► signed webhooks and SMTP e-mail, with retries
-HTTP: the in-app list, unread count, mark read, preferences, rota, webhooks, /v1/stream
+Kafka ``moderation.decisions`` / ``.escalations`` / ``.actions``, ``forum.activity`` / ``forum.reports``
+   ─► consumer group ``notifications-events``: Dispatch(handlers.DecisionsHandler, EscalationsHandler,
+      ActionsHandler, ActivityHandler, ReportsHandler)
+   └─► on_<event type>: rules.plan(event) (who is told what; pure) ─► store.store_notification: the
+       notification row and its deliveries (channels.plan_deliveries: one per channel and target), in
+       the inbox transaction; NOTIFY on commit. ActionsHandler also applies suspensions to this
+       service's tokens (services/common/suspensions.py)
+Kafka ``forum.accounts`` ─► ended sessions, role changes (handlers.follow_role_change: paging follows the role)
+stream.Broadcaster (LISTEN) ─► SSE streams of connected members, moderators, crisis staff
+delivery.DeliveryWorker (woken by NOTIFY, polls as a fallback) ─► leased deliveries ─► signed webhooks
+   (webhook_targets.py: public addresses only) and SMTP e-mail, with retries
+retention ─► purges sent deliveries
+HTTP request ─► routes ─► views (parse, validate, shape JSON) ─► store.py (notifications, read marks,
+   preferences, rota) / webhooks.py (the webhook registry) ─► queries (SQL)
 """
 
 from __future__ import annotations
@@ -16,9 +24,10 @@ from pathlib import Path
 
 from aiohttp import web
 
-from services.common.service import service_app
-from services.common.resources import accounts_consumer_ctx, POOL, background_ctx, consumer_ctx, pool_ctx, producer_ctx
+from services.common.handlers import Dispatch
+from services.common.resources import POOL, accounts_consumer_ctx, background_ctx, consumer_ctx, pool_ctx, producer_ctx
 from services.common.retention import Purge, retention_ctx
+from services.common.service import service_app
 from services.common.topics import (
     FORUM_ACTIVITY,
     FORUM_REPORTS,
@@ -26,15 +35,23 @@ from services.common.topics import (
     MODERATION_DECISIONS,
     MODERATION_ESCALATIONS,
 )
-from services.notifications.accounts import follow_role_change
 from services.notifications.appkeys import BROADCASTER, CONFIG, DELIVERY, EVENTS_CONSUMER, STORE, WEBHOOKS
 from services.notifications.config import SCHEMA, NotificationsConfig
 from services.notifications.delivery import DeliveryWorker
+from services.notifications.handlers import (
+    ActionsHandler,
+    ActivityHandler,
+    DecisionsHandler,
+    EscalationsHandler,
+    ReportsHandler,
+    follow_role_change,
+)
 from services.notifications.queries import DELIVERY_RETENTION
 from services.notifications.routes import setup_routes
-from services.notifications.store import NotificationHandler, NotificationStore, WebhookRegistry
+from services.notifications.store import NotificationStore
 from services.notifications.stream import Broadcaster
 from services.notifications.webhook_targets import WebhookTargets
+from services.notifications.webhooks import WebhookRegistry
 
 HERE = Path(__file__).parent
 MIGRATIONS = HERE / "migrations"
@@ -43,6 +60,7 @@ MIGRATIONS = HERE / "migrations"
 def create_app(config: NotificationsConfig) -> web.Application:
     common = config.common
     app = service_app("notifications", config, CONFIG, HERE)
+    resources, settings = config.crisis_resources, config.delivery
     app.cleanup_ctx.extend([
         pool_ctx(common.database_url, SCHEMA, common.db_pool_min, common.db_pool_max),
         stores_ctx(),
@@ -51,7 +69,10 @@ def create_app(config: NotificationsConfig) -> web.Application:
         consumer_ctx(EVENTS_CONSUMER, common, group="notifications-events",
                      topics=[MODERATION_DECISIONS, MODERATION_ESCALATIONS, MODERATION_ACTIONS, FORUM_ACTIVITY,
                              FORUM_REPORTS],
-                     handler=lambda app: NotificationHandler(config.crisis_resources, config.delivery)),
+                     handler=lambda app: Dispatch(
+                         DecisionsHandler(resources, settings), EscalationsHandler(resources, settings),
+                         ActionsHandler(resources, settings), ActivityHandler(resources, settings),
+                         ReportsHandler(resources, settings))),
         # Ended sessions and role changes; paging follows the role.
         accounts_consumer_ctx("notifications", common, on_role_changed=follow_role_change),
         background_ctx("delivery", lambda app: _delivery_worker(app, config)),

@@ -1,5 +1,13 @@
 """Every SQL statement of the notifications service. Parameterised only."""
 
+# --- NOTIFY channels ----------------------------------------------------------------------------
+
+# Every stored notification is announced here ({"seq", "user", "role"}), in stream order (stream.py listens).
+STREAM_CHANNEL = "notifications_stream"
+# New deliveries wake the delivery worker (delivery.py listens); its polling covers a lost one.
+DELIVERIES_CHANNEL = "notifications_deliveries"
+NOTIFY = "SELECT pg_notify($1, $2)"
+
 # --- notifications ---------------------------------------------------------------------------
 
 # Serialises inserts so that stream positions (seq) commit in order; see store.py.
@@ -10,7 +18,6 @@ VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)
 ON CONFLICT DO NOTHING
 RETURNING id, seq
 """
-NOTIFY_STREAM = "SELECT pg_notify('notifications_stream', $1)"
 LIST_FOR = """
 SELECT n.id, n.seq, n.type, n.category, n.data, n.created_at,
        (r.notification_id IS NOT NULL OR n.seq <= coalesce(m.read_through_seq, 0)) AS read
@@ -60,7 +67,7 @@ UPSERT_ROTA = """
 INSERT INTO rota (user_id, tier, on_rota) VALUES ($1, $2, $3)
 ON CONFLICT (user_id) DO UPDATE SET tier = excluded.tier, on_rota = excluded.on_rota, updated_at = now()
 """
-# forum.accounts' role.changed (services/notifications/accounts.py): paging follows the account's role.
+# forum.accounts' role.changed (handlers.follow_role_change): paging follows the account's role.
 SET_PREFERENCES_ROLE = "UPDATE preferences SET role = $2, updated_at = now() WHERE user_id = $1"
 LEAVE_ROTA = "DELETE FROM rota WHERE user_id = $1"
 LIST_ROTA = "SELECT user_id, tier, on_rota, updated_at FROM rota ORDER BY tier, user_id"
@@ -159,7 +166,6 @@ GROUP BY d.id
 ORDER BY d.created_at DESC
 LIMIT $2
 """
-NOTIFY_DELIVERIES = "SELECT pg_notify('notifications_deliveries', '')"
 
 
 # --- retention (services/common/retention.py; $1 age as an interval, $2 batch size) -----------------

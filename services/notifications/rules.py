@@ -1,6 +1,6 @@
 """Which events become which notifications, for whom. Pure functions: easy to test.
 
-Crisis notifications carry no post text (DESIGN.md): staff open the
+Crisis notifications carry no post text (docs/architecture.md, "Privacy on the crisis path"): staff open the
 escalation to read it. The author of a crisis post gets supportive resources
 written to safe-messaging practice: a crisis line, that a person is reading,
 a way to reach staff; never method words, never blame.
@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from services.common.domain import CRISIS_ROLE, PAGING_LEVELS
 from services.common.envelope import Event
 
 
@@ -91,7 +92,7 @@ def plan(event: Event, resources: CrisisResources) -> list[Planned]:
     if event.type == "action.taken":
         return plan_action(data)
     if event.type == "escalation.repaged":
-        return [Planned(Recipient(role="crisis_staff"), "crisis.repage",
+        return [Planned(Recipient(role=CRISIS_ROLE), "crisis.repage",
                         {"escalation_id": data["escalation_id"], "post_id": data["post_id"], "tier": data["tier"],
                          "misses": data.get("misses"), "level": data.get("level")})]
     if event.type == "appeal.created":
@@ -103,7 +104,7 @@ def plan(event: Event, resources: CrisisResources) -> list[Planned]:
         return [Planned(Recipient(user_id=data["post_author_id"]), "reaction.added",
                         {"post_id": data["post_id"], "kind": data["kind"]})]
     if event.type == "escalation.acknowledged":
-        return [Planned(Recipient(role="crisis_staff"), "crisis.acknowledged",
+        return [Planned(Recipient(role=CRISIS_ROLE), "crisis.acknowledged",
                         {"escalation_id": data["escalation_id"], "post_id": data["post_id"], "by": data["by"]})]
     if event.type == "decision.made" and data["outcome"] in ("held", "removed"):
         # Reasons marked private (the crisis assessment) are for staff, never for members.
@@ -133,10 +134,10 @@ def plan_escalation(event: Event, resources: CrisisResources) -> list[Planned]:
     if level == "imminent":
         support["emergency"] = resources.emergency
     staff = {"escalation_id": data["escalation_id"], "post_id": data["post_id"], "level": level,
-             "opened_at": data["opened_at"], "paged": level in ("high", "imminent")}
+             "opened_at": data["opened_at"], "paged": level in PAGING_LEVELS}
     if event.type == "escalation.upgraded":
         staff["previous_level"] = data["previous_level"]
     return [
-        Planned(Recipient(role="crisis_staff"), "crisis.escalation", staff),
+        Planned(Recipient(role=CRISIS_ROLE), "crisis.escalation", staff),
         Planned(Recipient(user_id=data["author_id"]), "support.resources", support),
     ]

@@ -17,18 +17,22 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+import asyncpg
 from aiohttp import web
 from aiohttp_sse import sse_response
 
 from services.common.http.appkeys import SESSIONS
 from services.common.listen import listen_forever
 from services.common.tokens import Principal
+from services.notifications.queries import STREAM_CHANNEL
+from services.notifications.store import NotificationStore
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "notifications_stream"
 QUEUE_LIMIT = 1000
 RESYNC = 0  # not a stream position: "read the backlog again"
 
@@ -54,7 +58,7 @@ class Broadcaster:
         self.closing = False
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(listen_forever(self._dsn, CHANNEL, self._announce,
+        self._task = asyncio.create_task(listen_forever(self._dsn, STREAM_CHANNEL, self._announce,
                                                         on_connect=self._connected))
 
     def _connected(self) -> None:
@@ -88,10 +92,6 @@ class Broadcaster:
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.discard(subscriber)
 
-    @property
-    def connected_clients(self) -> int:
-        return len(self._subscribers)
-
     def _announce(self, payload: str) -> None:
         try:
             note = json.loads(payload)
@@ -107,8 +107,14 @@ class Broadcaster:
                     subscriber.overflowed = True  # the stream closes; the client resumes from its last id
 
 
-async def serve_stream(request: web.Request, principal: Principal, broadcaster: Broadcaster, store,
-                       heartbeat_seconds: float) -> web.StreamResponse:
+#: A stored notification as JSON (views.notification_json): the stream shows what the list shows.
+Shape = Callable[[asyncpg.Record], dict[str, Any]]
+
+
+async def serve_stream(request: web.Request, principal: Principal, broadcaster: Broadcaster,
+                       store: NotificationStore, heartbeat_seconds: float, shape: Shape) -> web.StreamResponse:
+    """The caller's live stream: what they missed since ``Last-Event-ID``, then each new notification as
+    ``shape`` (views.notification_json) makes it, until the client leaves or the token stops being valid."""
     last = _last_event_id(request)
     subscriber = broadcaster.subscribe(principal)
     try:
@@ -117,7 +123,7 @@ async def serve_stream(request: web.Request, principal: Principal, broadcaster: 
             try:
                 if last is None:
                     last = await store.latest_seq()
-                last = await _send_backlog(response, store, principal, last)
+                last = await _send_backlog(response, store, principal, last, shape)
                 while (response.is_connected() and not subscriber.overflowed and not broadcaster.closing
                        and _still_valid(request, principal)):
                     try:
@@ -127,11 +133,11 @@ async def serve_stream(request: web.Request, principal: Principal, broadcaster: 
                     except asyncio.TimeoutError:
                         continue  # re-check the connection; the library sends the heartbeat itself
                     if seq == RESYNC:
-                        last = await _send_backlog(response, store, principal, last)
+                        last = await _send_backlog(response, store, principal, last, shape)
                     elif seq > last:
-                        item = await store.by_seq(seq)
-                        if item is not None:
-                            await response.send(json.dumps(item), id=str(seq), event=item["type"])
+                        row = await store.by_seq(seq)
+                        if row is not None:
+                            await response.send(json.dumps(shape(row)), id=str(seq), event=row["type"])
                         last = seq
             except Exception:  # noqa: BLE001 - end the stream; the client resumes from its Last-Event-ID
                 log.warning("stream ended by an error; the client will resume", exc_info=True)
@@ -149,13 +155,13 @@ def _still_valid(request: web.Request, principal: Principal) -> bool:
     return request.app[SESSIONS].refuses(principal) is None
 
 
-async def _send_backlog(response, store, principal: Principal, last: int) -> int:
+async def _send_backlog(response, store: NotificationStore, principal: Principal, last: int, shape: Shape) -> int:
     """Everything after ``last`` for this caller, page by page; returns the new last position."""
     while True:
         page = await store.backlog(principal, last)
-        for item in page:
-            await response.send(json.dumps(item), id=str(item["seq"]), event=item["type"])
-            last = item["seq"]
+        for row in page:
+            await response.send(json.dumps(shape(row)), id=str(row["seq"]), event=row["type"])
+            last = row["seq"]
         if len(page) < store.BACKLOG_PAGE:
             return last
 

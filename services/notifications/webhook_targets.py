@@ -126,7 +126,8 @@ class WebhookTargets:
         """An http(s) URL with a host that can be encoded (IDNA) and a valid port, or TargetRefused."""
         try:
             parsed = URL(url)
-            host, _decoded, _port = parsed.raw_host, parsed.host, parsed.port  # .host decodes punycode
+            host = parsed.raw_host
+            _ = parsed.host, parsed.port  # read to check them: decoding the host (IDNA) or the port may raise
         except (ValueError, TypeError):  # UnicodeError (IDNA) is a ValueError
             raise TargetRefused("is not a usable URL (its host or port cannot be encoded)") from None
         if parsed.scheme not in ("http", "https") or not host:

@@ -1,4 +1,4 @@
-"""Which events notify whom (DESIGN.md "Notifications", "Crisis escalations")."""
+"""Which events notify whom (docs/architecture.md "The crisis path")."""
 
 from __future__ import annotations
 
