@@ -61,8 +61,10 @@ async def error_middleware(request: web.Request, handler) -> web.StreamResponse:
         return web.json_response(error_body(e), status=413)
     except web.HTTPException as e:
         if e.status >= 400:
+            # A 405 names the methods the resource has (RFC 9110 section 15.5.6 requires ``Allow``).
+            allow = {"Allow": e.headers["Allow"]} if "Allow" in e.headers else None
             return web.json_response({"error": {"code": e.reason.lower().replace(" ", "_"), "message": e.reason}},
-                                     status=e.status)
+                                     status=e.status, headers=allow)
         raise
     except Exception:
         log.exception("unhandled error during %s %s", request.method, request.path)
@@ -102,7 +104,6 @@ def _refuse_unstorable_url(request: web.Request) -> None:
         raise NotFound("no such resource")
     if any("\x00" in key or "\x00" in value for key, value in request.query.items()):
         raise ValidationError("query parameters must not contain NUL characters")
-
 
 
 def _is_uuid(value: str) -> bool:
